@@ -1,0 +1,23 @@
+"""``python -m mxnetseg {train,eval} ...``"""
+import sys
+
+COMMANDS = ("train", "eval")
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"error: unknown command {argv[0]!r}; use one of: {', '.join(COMMANDS)}",
+                  file=sys.stderr)
+        print("usage: python -m mxnetseg {train,eval} [options]  (each command has --help)")
+        return 2 if argv and argv[0] not in ("-h", "--help") else 0
+    if argv[0] == "train":
+        from .train import main as run
+    else:
+        from .eval import main as run
+    return run(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Shared command-line plumbing: user errors become one clear line and exit code 2."""
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["fail", "run_cli", "UserError"]
+
+
+class UserError(Exception):
+    pass
+
+
+def fail(message: str):
+    raise UserError(message)
+
+
+def _user_errors():
+    from .config import ConfigError
+    from .data import DataError
+    from .models import UnknownModelError
+    from .tools.checkpoint import CheckpointError
+    return (UserError, ConfigError, DataError, UnknownModelError, CheckpointError,
+            FileNotFoundError, ValueError, TypeError)
+
+
+def run_cli(fn) -> int:
+    """Run ``fn``; expected user errors print ``error: ...`` (no traceback) and return 2.
+    Set MXNETSEG_DEBUG=1 to see the traceback instead."""
+    try:
+        fn()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001
+        if isinstance(err, _user_errors()) and not os.environ.get("MXNETSEG_DEBUG"):
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        raise
+    return 0

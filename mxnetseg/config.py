@@ -1,0 +1,275 @@
+"""Training/evaluation configuration: a typed schema whose fields are the original's
+``config.yml`` keys (an original file loads unchanged) plus new keys beside them.
+
+``load_config(path, overrides)`` reads YAML, merges one level of ``_base_: other.yaml``, applies
+``key=value`` / ``section.key=value`` overrides and validates every key and type.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+__all__ = ["Config", "ConfigError", "load_config", "parse_overrides"]
+
+
+class ConfigError(ValueError):
+    """A config file, key or value is wrong; the message says where and what to do."""
+
+
+@dataclass
+class BackboneInit:
+    manner: Optional[str] = "cls"          # null: random init; cls: ImageNet backbone; seg
+    backbone_ckpt: Optional[str] = None    # seg: segmentation checkpoint to copy the trunk from
+    prior_classes: Optional[int] = None    # seg: class count of that checkpoint
+    pretrained_path: Optional[str] = None  # new: local ImageNet weights file for 'cls' (offline)
+
+
+@dataclass
+class Poly:
+    power: float = 0.9
+
+
+@dataclass
+class Step:
+    step_factor: float = 0.5
+    step_epoch: list[int] = field(default_factory=lambda: [5, 10])
+
+
+@dataclass
+class Adam:
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+
+
+@dataclass
+class Config:
+    # --- the original's keys (same names, same meaning, same defaults as its HEAD config) ---
+    model_name: str = "AlignSeg"
+    backbone: str = "resnet101"
+    aux: bool = False
+    aux_weight: Optional[float] = None
+    lr_mult: float = 1.0
+    dilate: bool = False
+    norm_layer: str = "SyncBN"
+    backbone_init: BackboneInit = field(default_factory=BackboneInit)
+    resume: Optional[str] = None
+    data_name: str = "Cityscapes"
+    crop_size: int = 768
+    base_size: int = 2048
+    lr: float = 0.01
+    target_lr: float = 0.0
+    wd: float = 1e-4
+    momentum: float = 0.9
+    optimizer: str = "sgd"
+    lr_scheduler: str = "poly"
+    poly: Poly = field(default_factory=Poly)
+    step: Step = field(default_factory=Step)
+    adam: Adam = field(default_factory=Adam)
+    epochs: int = 240
+    bs_train: int = 8                       # global batch, split evenly over processes
+    bs_val: int = 16
+    # --- new keys ---
+    data_root: Optional[str] = None         # parent of the dataset folders (MXNETSEG_DATA, ./dataset)
+    train_split: str = "train"              # the original hard-codes train / val
+    val_split: str = "val"
+    output_stride: Optional[int] = None     # 8/16/32; overrides `dilate` for models that honour it
+    model_kwargs: dict = field(default_factory=dict)   # extra model options, e.g. {drop: 0.0}
+    workers: int = 4                        # DataLoader workers per process
+    seed: int = 0
+    amp: Optional[str] = None               # null | bf16 | fp16 (fp16 only on GPU)
+    channels_last: bool = False
+    loss_norm: str = "valid_mean"           # or "original": MXNet's gradient scale (its LRs)
+    ckpt_dir: str = "weights"               # checkpoints go to <ckpt_dir>/<model>/
+    val: bool = True                        # validate every epoch (--no-val turns it off)
+    log_interval: int = 5
+    ckpt_interval: int = 0                  # also save the resume checkpoint every N iterations
+    stop_at: Optional[int] = None           # stop (after saving) at this global iteration
+    wandb_project: str = "debug"
+    wandb_mode: Optional[str] = None        # null: online with an API key, else offline; disabled
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def dump(self, path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    def validate(self, check_names: bool = True) -> "Config":
+        _choice("optimizer", self.optimizer, ("sgd", "nag", "adam"))
+        _choice("lr_scheduler", self.lr_scheduler, ("poly", "cosine", "constant", "step", "linear"))
+        _choice("norm_layer", self.norm_layer, ("BN", "SyncBN", "GN"), fold_case=True)
+        _choice("amp", self.amp, (None, "bf16", "fp16"))
+        _choice("backbone_init.manner", self.backbone_init.manner, (None, "cls", "seg"))
+        _choice("output_stride", self.output_stride, (None, 8, 16, 32))
+        _choice("loss_norm", self.loss_norm, ("valid_mean", "original"))
+        _choice("wandb_mode", self.wandb_mode, (None, "online", "offline", "disabled"))
+        for key in ("crop_size", "base_size", "epochs", "bs_train", "bs_val", "log_interval"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
+        if self.backbone_init.manner == "seg" and not (
+                self.backbone_init.backbone_ckpt and self.backbone_init.prior_classes):
+            raise ConfigError("backbone_init.manner: seg needs backbone_init.backbone_ckpt and "
+                              "backbone_init.prior_classes")
+        if check_names:
+            from .data import get_dataset_class
+            from .models import get_model_builder
+            try:
+                get_model_builder(self.model_name)
+                get_dataset_class(self.data_name)
+            except (KeyError, ValueError) as err:
+                raise ConfigError(str(err).strip("'\"")) from None
+        return self
+
+
+def _choice(key, value, allowed, fold_case=False):
+    ok = value in allowed or (fold_case and isinstance(value, str)
+                              and value.lower() in [a.lower() for a in allowed if a])
+    if not ok:
+        shown = ", ".join("null" if a is None else str(a) for a in allowed)
+        raise ConfigError(f"{key}: {value!r} is not one of {shown}")
+
+
+# ----------------------------------------------------------------------------- type coercion
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(key: str, value: Any, tp) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union:                       # Optional[X]
+        if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "~")):
+            return None
+        return _coerce(key, value, next(a for a in args if a is not type(None)))
+    bad = ConfigError(f"{key}: {value!r} is not a valid {_type_name(tp)}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of {[f.name for f in fields(tp)]}, "
+                              f"got {value!r}")
+        return _build(tp, value, prefix=f"{key}.")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):   # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise bad
+    if origin is list:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return [_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(items)]
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    raise TypeError(f"unsupported schema type {tp!r} for {key}")
+
+
+def _build(cls, data: dict, prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+            hint = f" Did you mean {prefix + close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown config key {prefix + str(key)!r}.{hint} "
+                              f"Valid keys here: {', '.join(names)}")
+        kwargs[key] = _coerce(prefix + key, value, hints[key])
+    return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------- loading
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys, "
+                          f"got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "model_kwargs":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_overrides(items) -> dict:
+    """``["lr=0.1", "poly.power=1"]`` -> nested dict; values parsed as YAML scalars."""
+    out: dict = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value or section.key=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with another override")
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path=None, overrides=(), check_names: bool = True) -> Config:
+    """Load and validate a config. ``path`` None -> defaults (+ overrides)."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        data = _read_yaml(path)
+        base = data.pop("_base_", None)
+        if base is not None:
+            base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
+            base_data = _read_yaml(base_path)
+            if "_base_" in base_data:
+                raise ConfigError(f"{str(base_path)!r}: _base_ may be used one level deep only "
+                                  f"(it is the base of {str(path)!r})")
+            data = _merge(base_data, data)
+    data = _merge(data, parse_overrides(overrides) if not isinstance(overrides, dict)
+                  else overrides)
+    where = f" (in {path})" if path is not None else ""
+    try:
+        cfg = _build(Config, data)
+        return cfg.validate(check_names)
+    except ConfigError as err:
+        raise ConfigError(f"{err}{where}") from None

@@ -1,0 +1,118 @@
+"""Model registry: one decorator maps a name (and aliases) to a builder.
+
+Names are case-insensitive. The canonical name is the original MXNetSeg's (``FCNResNet``);
+short aliases (``fcn``) are accepted everywhere a model name is.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from typing import Callable
+
+import torch.nn as nn
+
+__all__ = ["register_model", "create_model", "list_models", "get_model_builder",
+           "count_parameters", "UnknownModelError"]
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}   # canonical name -> builder
+_LOOKUP: dict[str, str] = {}                           # lower-case name/alias -> canonical
+_MODEL_MODULES = ("fcn",)                              # imported lazily to fill the registry
+_loaded = False
+
+
+class UnknownModelError(KeyError):
+    def __str__(self):  # KeyError would repr() the message and add quotes
+        return str(self.args[0])
+
+
+def register_model(name: str, aliases: tuple[str, ...] = ()):
+    """Decorator: register a class or function that builds a model under ``name``."""
+    def wrap(builder):
+        for key in (name, *aliases):
+            low = key.lower()
+            if low in _LOOKUP and _LOOKUP[low] != name:
+                raise ValueError(f"model name {key!r} is already registered for {_LOOKUP[low]!r}")
+            _LOOKUP[low] = name
+        _BUILDERS[name] = builder
+        return builder
+    return wrap
+
+
+def _load_all():
+    global _loaded
+    if not _loaded:
+        for mod in _MODEL_MODULES:
+            importlib.import_module(f"{__name__}.{mod}")
+        _loaded = True
+
+
+def list_models(aliases: bool = False) -> list[str]:
+    """Canonical model names (with ``aliases=True``: every accepted name)."""
+    _load_all()
+    return sorted(_LOOKUP) if aliases else sorted(_BUILDERS)
+
+
+def get_model_builder(name: str) -> Callable[..., nn.Module]:
+    _load_all()
+    key = str(name).lower()
+    if key not in _LOOKUP:
+        close = difflib.get_close_matches(key, list(_LOOKUP), n=3, cutoff=0.5)
+        names = list(dict.fromkeys(_LOOKUP[c] for c in close))
+        hint = f" Did you mean {' or '.join(map(repr, names))}?" if names else ""
+        raise UnknownModelError(
+            f"unknown model {name!r}.{hint} Available models: {', '.join(sorted(_BUILDERS))}.")
+    return _BUILDERS[_LOOKUP[key]]
+
+
+def canonical_name(name: str) -> str:
+    get_model_builder(name)
+    return _LOOKUP[str(name).lower()]
+
+
+def create_model(name: str, nclass: int, *, checkpoint=None, **kwargs) -> nn.Module:
+    """Build a registered model.
+
+    Common keyword arguments (``backbone``, ``aux``, ``dilate``, ``norm_layer``,
+    ``pretrained_base``, ``crop_size``, ``base_size``, ...) are passed only to builders that
+    accept them, as the original's trainer passes the same set to every model. Anything else
+    is a model-specific option and must be accepted by the builder.
+    ``checkpoint``: a PyTorch checkpoint file to load (strictly) after building.
+    """
+    builder = get_model_builder(name)
+    params = inspect.signature(builder).parameters
+    common = {"backbone", "aux", "dilate", "norm_layer", "pretrained_base", "crop_size",
+              "base_size", "output_stride"}
+    taken = {}
+    for key, value in kwargs.items():
+        if key in params:
+            taken[key] = value
+        elif key not in common:
+            valid = [p for p in params if p not in ("self", "nclass")]
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"model {canonical_name(name)!r} has no option {key!r}.{hint} "
+                            f"Its options: {', '.join(valid)}.")
+    model = builder(nclass=nclass, **taken)
+    if checkpoint is not None:
+        from ..tools.checkpoint import load_model_weights
+        load_model_weights(model, checkpoint)
+    return model
+
+
+def count_parameters(model: nn.Module, convention: str = "all") -> int:
+    """Parameter count.
+
+    ``"trainable"``: parameters with ``requires_grad``.
+    ``"all"``: every parameter plus BatchNorm running mean/var: the convention of the original
+    README's #Params column (MXNet counts running statistics as parameters).
+    """
+    if convention == "trainable":
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if convention != "all":
+        raise ValueError(f"convention must be 'all' or 'trainable', got {convention!r}")
+    n = sum(p.numel() for p in model.parameters())
+    for name, buf in model.named_buffers():
+        if name.endswith(("running_mean", "running_var")):
+            n += buf.numel()
+    return n

@@ -1,0 +1,107 @@
+"""Checkpoints: one dict, written atomically, loaded with ``weights_only=True``.
+
+A training checkpoint holds model, optimizer, scheduler, scaler, epoch, iteration, best score,
+RNG states and the config. ``load_model_weights`` also takes a bare state dict; the format is
+recognised by content, not by file extension.
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import torch
+
+__all__ = ["save_checkpoint", "load_checkpoint", "load_model_weights", "rng_state",
+           "set_rng_state", "CheckpointError"]
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def save_checkpoint(state: dict, path) -> Path:
+    """Write ``state`` to ``path`` via a temp file in the same folder and an atomic rename, so a
+    crash mid-write never leaves a truncated checkpoint in place of a good one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _sniff(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:2] == b"PK":
+        return "torch"              # torch.save zip format
+    if head[:1] == b"\x80":
+        return "torch"              # legacy pickle format
+    if head[:8] == (0x112).to_bytes(8, "little"):
+        return "mxnet"              # MXNet NDArray list magic
+    return "unknown"
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    kind = _sniff(path)
+    if kind == "mxnet":
+        raise CheckpointError(
+            f"{str(path)!r} is an MXNet .params file; importing those needs the MXNet "
+            f"converter (python -m mxnetseg convert), which this version does not have yet")
+    if kind != "torch":
+        raise CheckpointError(f"{str(path)!r} is not a PyTorch checkpoint (unrecognised header)")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises several kinds for bad files
+        raise CheckpointError(f"could not read checkpoint {str(path)!r}: {err}") from err
+
+
+def load_model_weights(model: torch.nn.Module, path, map_location="cpu") -> dict:
+    """Load a checkpoint's model weights strictly; mismatches raise one error listing them."""
+    ckpt = load_checkpoint(path, map_location)
+    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{str(path)!r} holds no model state dict")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        for title, items in (("missing in file", missing), ("unexpected in file", unexpected),
+                             ("shape mismatch", shapes)):
+            if items:
+                more = f" ... (+{len(items) - 10} more)" if len(items) > 10 else ""
+                parts.append(f"{title} ({len(items)}): {', '.join(items[:10])}{more}")
+        raise CheckpointError(f"checkpoint {str(path)!r} does not fit this model "
+                              f"(wrong --model/--backbone/nclass/aux?):\n  " + "\n  ".join(parts))
+    model.load_state_dict(state, strict=True)
+    return ckpt
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
