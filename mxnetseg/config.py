@@ -265,10 +265,10 @@ def load_config(path=None, overrides=(), check_names: bool = True) -> Config:
                 raise ConfigError(f"{str(base_path)!r}: _base_ may be used one level deep only "
                                   f"(it is the base of {str(path)!r})")
             data = _merge(base_data, data)
-    data = _merge(data, parse_overrides(overrides) if not isinstance(overrides, dict)
-                  else overrides)
     where = f" (in {path})" if path is not None else ""
     try:
+        data = _merge(data, parse_overrides(overrides) if not isinstance(overrides, dict)
+                      else overrides)
         cfg = _build(Config, data)
         return cfg.validate(check_names)
     except ConfigError as err:

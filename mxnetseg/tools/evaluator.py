@@ -1,0 +1,267 @@
+"""Whole-image / sliding-window / multi-scale / flip inference and dataset evaluation.
+
+The geometry (sizes, padding, window grid) follows GluonCV's `MultiEvalModel`
+(gluoncv/model_zoo/segbase.py), which the original MXNetSeg used for every reported number.
+Both the image and the score maps are resized there with `mx.nd.contrib.BilinearResize2D`,
+whose `align_corners` defaults to True, so we resize with `align_corners=True` as well.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path, PurePath
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from mxnetseg.tools.metrics import SegmentationMetric
+
+__all__ = ['eval_scales', 'SegInferencer', 'Evaluator']
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def eval_scales(data_name: str, ms: bool) -> tuple[tuple[float, ...], bool]:
+    """The original eval.py's scales and flip switch (`--ms` turns on both)."""
+    if not ms:
+        return (1.0,), False
+    name = data_name.lower()
+    if 'city' in name or 'camvid' in name:
+        return (0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25), True
+    if 'gatech' in name:
+        return (0.5, 0.8, 1.0, 1.2, 1.4), True
+    return (0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True
+
+
+def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    if x.shape[-2:] == (height, width):
+        return x
+    return F.interpolate(x, size=(height, width), mode='bilinear', align_corners=True)
+
+
+class SegInferencer:
+    """Scores for one normalised image (1,3,H,W) -> (1,K,H,W); argmax over dim 1 = prediction.
+
+    fusion='exp' is the original's: per window exp(logits [+ flipped-back logits of the flipped
+    input]), averaged over overlapping windows, resized, summed over scales. To stay finite for
+    large logits every scale is computed as exp(logits - M_s) in float64 with M_s the largest
+    logit of that scale, and scales are combined as sum_s exp(M_s - M) * E_s. The returned
+    scores therefore equal the original's divided by exp(M); `self.log_offset` holds M of the
+    last call. fusion='softmax' averages softmax probabilities over flips, windows and scales.
+    """
+
+    def __init__(self, model: torch.nn.Module, nclass: int, crop_size: int, base_size: int,
+                 scales: Sequence[float] = (1.0,), flip: bool = False,
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                 fusion: str = 'exp', window_batch: int = 8, amp_dtype: torch.dtype | None = None):
+        if fusion not in ('exp', 'softmax'):
+            raise ValueError(f"fusion must be 'exp' or 'softmax', got {fusion!r}")
+        if window_batch < 1 or crop_size < 2 or base_size < 1 or not scales:
+            raise ValueError(f'bad inference settings: crop_size={crop_size}, '
+                             f'base_size={base_size}, scales={scales}, window_batch={window_batch}')
+        self.model, self.nclass = model, int(nclass)
+        self.crop_size, self.base_size = int(crop_size), int(base_size)
+        self.scales, self.flip = tuple(float(s) for s in scales), bool(flip)
+        self.fusion, self.window_batch, self.amp_dtype = fusion, int(window_batch), amp_dtype
+        # pad with the normalised value of a black pixel, as GluonCV's _pad_image does
+        self.pad_value = [-m / s for m, s in zip(mean, std)]
+        self.stride = int(self.crop_size * (2.0 / 3.0))
+        self.log_offset: torch.Tensor | None = None
+
+    def scaled_size(self, h: int, w: int, scale: float) -> tuple[int, int]:
+        long_size = int(math.ceil(self.base_size * scale))
+        if h > w:
+            return long_size, int(1.0 * w * long_size / h + 0.5)
+        return int(1.0 * h * long_size / w + 0.5), long_size
+
+    def windows(self, ph: int, pw: int) -> list[tuple[int, int, int, int]]:
+        """(h0, h1, w0, w1) of every crop over a padded (ph, pw) image. The last window is not
+        shifted back to the border: it may be short and gets padded, exactly as GluonCV."""
+        crop, stride = self.crop_size, self.stride
+        rows = int(math.ceil(1.0 * (ph - crop) / stride)) + 1
+        cols = int(math.ceil(1.0 * (pw - crop) / stride)) + 1
+        return [(i * stride, min(i * stride + crop, ph), j * stride, min(j * stride + crop, pw))
+                for i in range(rows) for j in range(cols)]
+
+    def _pad(self, img: torch.Tensor) -> torch.Tensor:
+        """Pad bottom/right up to crop_size on each side that is shorter."""
+        h, w = img.shape[-2:]
+        ph, pw = max(h, self.crop_size), max(w, self.crop_size)
+        if (ph, pw) == (h, w):
+            return img
+        out = img.new_empty(img.shape[:-2] + (ph, pw))
+        out[:] = torch.tensor(self.pad_value, dtype=img.dtype, device=img.device).view(1, -1, 1, 1)
+        out[..., :h, :w] = img
+        return out
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Per-window fused map (n,K,crop,crop): summed logits ('exp') or mean probs."""
+        n = batch.shape[0]
+        inputs = torch.cat([batch, batch.flip(-1)]) if self.flip else batch
+        if inputs.is_cuda:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        amp = (torch.autocast(inputs.device.type, dtype=self.amp_dtype)
+               if self.amp_dtype is not None else contextlib.nullcontext())
+        with amp:
+            out = self.model(inputs)[0]
+        if out.shape[1] != self.nclass or out.shape[-2:] != batch.shape[-2:]:
+            raise ValueError(f'model returned {tuple(out.shape)} for input {tuple(inputs.shape)}; '
+                             f'expected {self.nclass} classes at the input size')
+        # the flip sum stays in float32 as in the original; only the exp needs float64
+        out = out.float()
+        if self.fusion == 'softmax':
+            out = out.softmax(dim=1)
+        if self.flip:
+            out = out[:n] + out[n:].flip(-1)
+            if self.fusion == 'softmax':
+                out = out / 2
+        return out.double()
+
+    def _scale_scores(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores of one resized image, cropped to its size, and their log offset M_s."""
+        height, width = img.shape[-2:]
+        padded = self._pad(img)
+        ph, pw = padded.shape[-2:]
+        boxes = self.windows(ph, pw)
+        acc = torch.zeros((1, self.nclass, ph, pw), dtype=torch.float64, device=img.device)
+        count = torch.zeros((1, 1, ph, pw), dtype=torch.float64, device=img.device)
+        offset = torch.zeros((), dtype=torch.float64, device=img.device)
+        for start in range(0, len(boxes), self.window_batch):
+            chunk = boxes[start:start + self.window_batch]
+            batch = torch.cat([self._pad(padded[:, :, h0:h1, w0:w1]) for h0, h1, w0, w1 in chunk])
+            out = self._forward(batch)
+            if self.fusion == 'exp':
+                # Running maximum, as in an online logsumexp: rescaling what is already summed
+                # keeps the result exact without holding every window's logits at once.
+                if start == 0:
+                    offset = out.amax()
+                else:
+                    new = torch.maximum(offset, out.amax())
+                    acc.mul_(torch.exp(offset - new))
+                    offset = new
+                out = torch.exp(out - offset)
+            for (h0, h1, w0, w1), score in zip(chunk, out):
+                acc[0, :, h0:h1, w0:w1] += score[:, :h1 - h0, :w1 - w0]
+                count[0, :, h0:h1, w0:w1] += 1
+        return acc.div_(count)[:, :, :height, :width], offset
+
+    @torch.no_grad()
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if image.dim() == 3:
+            image = image.unsqueeze(0)
+        if image.dim() != 4 or image.shape[0] != 1:
+            raise ValueError(f'expected one image (1,3,H,W), got {tuple(image.shape)}')
+        h, w = image.shape[-2:]
+        total, offset = None, None
+        for scale in self.scales:
+            height, width = self.scaled_size(h, w, scale)
+            score, m_s = self._scale_scores(_resize(image, height, width))
+            score = _resize(score, h, w)
+            if self.fusion == 'softmax':
+                score = score / len(self.scales)
+                total = score if total is None else total + score
+            elif total is None:
+                total, offset = score, m_s
+            else:
+                new = torch.maximum(offset, m_s)
+                total = total * torch.exp(offset - new) + score * torch.exp(m_s - new)
+                offset = new
+        self.log_offset = offset
+        return total
+
+
+class Evaluator:
+    """Runs a SegInferencer over a dataset: scores in 'testval' mode, PNGs in 'test' mode."""
+
+    def __init__(self, model: torch.nn.Module, dataset, *, nclass: int, crop_size: int,
+                 base_size: int, scales: Sequence[float] = (1.0,), flip: bool = False,
+                 device='cpu', amp: str | None = None, fusion: str = 'exp', window_batch: int = 8,
+                 num_workers: int = 2, ignore_index: int = -1):
+        self.device = torch.device(device)
+        on_cuda = self.device.type == 'cuda'
+        self.model = model.to(self.device).eval()
+        if on_cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        # fp32 unless asked: reported numbers should not depend on the autocast dtype
+        dtypes = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+        if amp not in dtypes:
+            raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
+        if amp == 'fp16' and not on_cuda:
+            raise ValueError("amp 'fp16' needs a GPU; use 'bf16' on the CPU")
+        amp_dtype = dtypes[amp]
+        self.dataset, self.nclass, self.num_workers = dataset, int(nclass), int(num_workers)
+        self.inferencer = SegInferencer(self.model, nclass, crop_size, base_size, scales, flip,
+                                        fusion=fusion, window_batch=window_batch,
+                                        amp_dtype=amp_dtype)
+        self.metric = SegmentationMetric(nclass, ignore_index, device=self.device)
+
+    def _loader(self) -> DataLoader:
+        # batch of one: full-resolution images differ in size
+        return DataLoader(self.dataset, batch_size=1, shuffle=False, num_workers=self.num_workers,
+                          pin_memory=self.device.type == 'cuda')
+
+    def predict(self, image: torch.Tensor) -> torch.Tensor:
+        """Class indices (H,W) for one normalised image (3,H,W) or (1,3,H,W)."""
+        image = image.to(self.device, non_blocking=True)
+        return self.inferencer(image).argmax(dim=1)[0]
+
+    def run_val(self) -> dict:
+        self.metric.reset()
+        bar = tqdm(self._loader(), desc='eval', dynamic_ncols=True)
+        for image, label in bar:
+            self.metric.update(self.predict(image)[None], label.to(self.device, non_blocking=True))
+            bar.set_postfix_str('PA: %.4f  mIoU: %.4f' % self.metric.get())
+        return self.metric.summary()
+
+    def run_predict(self, out_dir, palette=None, label_transform: Callable | None = None,
+                    submission: bool = False) -> list[Path]:
+        """Write one PNG per image under out_dir, mirroring each relative path.
+
+        Colour 'P' PNGs with `palette` (default: the dataset's); with `submission=True` plain
+        8-bit PNGs of `label_transform(pred)` (e.g. Cityscapes trainId -> labelId)."""
+        out_dir = Path(out_dir)
+        if palette is None and not submission:
+            palette = getattr(self.dataset, 'palette', None)
+            if palette is None:
+                raise ValueError('no palette given and the dataset has none; pass palette=...')
+        flat_palette = (None if submission
+                        else np.asarray(palette, dtype=np.uint8).reshape(-1).tolist())
+        written = []
+        for i, (image, meta) in enumerate(tqdm(self._loader(), desc='predict', dynamic_ncols=True)):
+            mask = self.predict(image).cpu().numpy()
+            if label_transform is not None:
+                mask = np.asarray(label_transform(mask))
+            path = out_dir / _output_name(meta, i)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _to_png(mask, flat_palette).save(path)
+            written.append(path)
+        return written
+
+
+def _output_name(meta, index: int) -> PurePath:
+    """Relative output path: the image's relative path with '.png'; index if there is none."""
+    if isinstance(meta, (list, tuple)) and len(meta) == 1:
+        meta = meta[0]
+    if not isinstance(meta, str):
+        return PurePath(f'{index:06d}.png')
+    rel = PurePath(meta)
+    if rel.is_absolute():
+        rel = rel.relative_to(rel.anchor)
+    if '..' in rel.parts or not rel.name:
+        raise ValueError(f'relative path {meta!r} would leave the output folder')
+    return rel.with_suffix('.png')
+
+
+def _to_png(mask: np.ndarray, flat_palette):
+    from PIL import Image
+    if mask.size and (mask.min() < 0 or mask.max() > 255):
+        raise ValueError(f'mask values {mask.min()}..{mask.max()} do not fit an 8-bit PNG')
+    img = Image.fromarray(mask.astype(np.uint8))
+    if flat_palette is not None:
+        img.putpalette(flat_palette)   # turns the 'L' image into 'P' with these colours
+    return img
