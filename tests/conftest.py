@@ -20,6 +20,12 @@ def toy_root(tmp_path_factory):
     return root
 
 
+@pytest.fixture
+def cli():
+    """``cli(*args, cwd=...)`` runs ``python *args`` in a subprocess (see ``run_cli``)."""
+    return run_cli
+
+
 def run_cli(*args, cwd, env=None, timeout=600):
     """Run ``python -m mxnetseg ...`` in a subprocess; returns the CompletedProcess."""
     full_env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO),
