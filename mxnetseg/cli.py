@@ -24,6 +24,16 @@ def _user_errors():
             FileNotFoundError, ValueError, TypeError)
 
 
+def _message(err: BaseException) -> str:
+    """The error's own message; for errors re-raised from a DataLoader worker, whose message
+    embeds the worker's traceback, only its last line (``DataError: <file>: ...``)."""
+    text = str(err).strip("'\"")
+    if "Original Traceback" in text:
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return text
+
+
 def run_cli(fn) -> int:
     """Run ``fn``; expected user errors print ``error: ...`` (no traceback) and return 2.
     Set MXNETSEG_DEBUG=1 to see the traceback instead."""
@@ -34,7 +44,7 @@ def run_cli(fn) -> int:
         return 130
     except Exception as err:  # noqa: BLE001
         if isinstance(err, _user_errors()) and not os.environ.get("MXNETSEG_DEBUG"):
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {_message(err)}", file=sys.stderr)
             return 2
         raise
     return 0

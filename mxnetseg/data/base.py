@@ -1,0 +1,280 @@
+"""Dataset base class, file decoding, data-root resolution and the dataset registry."""
+import difflib
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+# The one ignore label of the whole project (the original uses -1 too). Defined before the
+# transforms import below because transforms.py imports it from here.
+IGNORE_INDEX = -1
+
+from . import transforms as T  # noqa: E402
+
+__all__ = [
+    'IGNORE_INDEX', 'DataError', 'UnknownDatasetError', 'SegmentationDataset', 'read_image',
+    'read_label', 'resolve_data_root', 'register_dataset', 'get_dataset_class', 'list_datasets',
+    'get_dataset',
+]
+
+MODES = ('train', 'val', 'testval', 'test')
+_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+
+
+class DataError(ValueError):
+    """A data file is unreadable, inconsistent or holds values the dataset cannot map."""
+
+
+class UnknownDatasetError(KeyError, ValueError):
+    """Raised for an unregistered dataset name; catchable as KeyError or ValueError."""
+
+    def __str__(self):  # KeyError would show the message repr-quoted
+        return str(self.args[0]) if self.args else ''
+
+
+# ---------------------------------------------------------------------------- data root
+def resolve_data_root(data_root=None):
+    """Folder holding the datasets: explicit argument > $MXNETSEG_DATA > ./dataset."""
+    if data_root is None:
+        data_root = os.environ.get('MXNETSEG_DATA') or 'dataset'
+    return Path(data_root).expanduser()
+
+
+# ---------------------------------------------------------------------------- decoding
+def _read_bytes(path):
+    path = Path(path)
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'{path}: file not found (listed by the dataset but missing '
+                                f'on disk); re-download or regenerate the dataset') from None
+    if data.size == 0:
+        raise DataError(f'{path}: file is empty; re-download or regenerate it')
+    return data
+
+
+def _decode_error(path, what):
+    return DataError(f'{path}: cannot decode {what} (corrupt, truncated or not an image); '
+                     f're-download or regenerate this file')
+
+
+def read_image(path):
+    """Decode an image file to uint8 HWC RGB (greyscale and 16-bit are converted)."""
+    data = _read_bytes(path)
+    try:
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:
+        bgr = None
+    if bgr is None:
+        raise _decode_error(path, 'image')
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_label(path):
+    """Decode a label file to a 2-D integer array of raw values.
+
+    Palette ('P') PNGs need PIL: cv2 expands the palette to colours instead of returning
+    the indices (checked on a real VOC SegmentationClass PNG).
+    """
+    data = _read_bytes(path)
+    raw = data.tobytes()
+    is_palette_png = raw[:8] == _PNG_SIGNATURE and len(raw) > 25 and raw[25] == 3
+    try:
+        if is_palette_png:
+            with Image.open(io.BytesIO(raw)) as im:
+                label = np.array(im)
+        else:
+            label = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except (OSError, SyntaxError, ValueError, cv2.error):
+        label = None
+    if label is None:
+        raise _decode_error(path, 'label')
+    if label.ndim != 2:
+        raise DataError(f'{path}: label has shape {label.shape}; expected a single-channel '
+                        f'(greyscale or palette) PNG of class ids, convert colour-coded labels first')
+    return label
+
+
+# ---------------------------------------------------------------------------- dataset
+class SegmentationDataset(torch.utils.data.Dataset):
+    """File-pair segmentation dataset with GluonCV's four modes (SEED-MAP §7).
+
+    Subclasses set the class attributes and implement ``_get_pairs(split)``; they override
+    ``_map_label(raw)`` when raw label values are not already class ids.
+    """
+    NUM_CLASS = 0
+    CLASSES = ()
+    PALETTE = np.zeros((0, 3), dtype=np.uint8)
+    DIR_NAME = ''
+    MEAN = (0.485, 0.456, 0.406)
+    STD = (0.229, 0.224, 0.225)
+
+    def __init__(self, root=None, split='train', mode=None, crop_size=480, base_size=520,
+                 seed=0, data_root=None):
+        name = type(self).__name__
+        if mode is None:
+            mode = split if split in MODES else 'train' if split == 'trainval' else None
+            if mode is None:
+                raise ValueError(f'{name}: cannot infer a mode from split {split!r}; '
+                                 f'pass mode= one of {MODES}')
+        if mode not in MODES:
+            raise ValueError(f'{name}: unknown mode {mode!r}; expected one of {MODES}')
+        if int(seed) < 0:
+            raise ValueError(f'{name}: seed must be >= 0, got {seed}')
+        self.split, self.mode = split, mode
+        self.crop_size, self.base_size = int(crop_size), int(base_size)
+        self.seed, self.epoch = int(seed), 0
+        self.root = self._resolve_root(root, data_root)
+        self.pairs = [(Path(img), None if lbl is None else Path(lbl))
+                      for img, lbl in self._get_pairs(split)]
+        if not self.pairs:
+            raise FileNotFoundError(f'{name}: split {split!r} under {self.root} has no images; '
+                                    f'check the dataset layout ({self._layout_hint()})')
+        if mode != 'test':
+            missing = [img for img, lbl in self.pairs if lbl is None]
+            if missing:
+                raise FileNotFoundError(
+                    f'{name}: {len(missing)} image(s) of split {split!r} have no label, e.g. '
+                    f'{missing[0]}; mode {mode!r} needs labels, use mode="test" for image-only splits')
+
+    # -- subclass hooks -------------------------------------------------------------
+    def _get_pairs(self, split):
+        """Return [(image_path, label_path or None), ...] for ``split``."""
+        raise NotImplementedError(f'{type(self).__name__} must implement _get_pairs(split)')
+
+    def _map_label(self, raw):
+        """Raw decoded label -> class ids with IGNORE_INDEX for void (identity by default).
+
+        Raise DataError (without the file name; the caller adds it) for unmappable values.
+        """
+        return raw
+
+    @classmethod
+    def _is_dataset_dir(cls, path):
+        """True when ``path`` itself holds this dataset's layout (used for forgiving roots)."""
+        return False
+
+    def _layout_hint(self):
+        return 'see the dataset class docstring for the expected layout'
+
+    # -- public API -------------------------------------------------------------------
+    @property
+    def num_class(self):
+        return self.NUM_CLASS
+
+    @property
+    def classes(self):
+        return self.CLASSES
+
+    @property
+    def palette(self):
+        return self.PALETTE
+
+    def set_epoch(self, epoch):
+        """Select the augmentation stream; call once per epoch (like DistributedSampler)."""
+        self.epoch = int(epoch)
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __getitem__(self, index):
+        index = int(index)
+        if index < 0:
+            index += len(self.pairs)
+        img_path, label_path = self.pairs[index]
+        image = read_image(img_path)
+        if self.mode == 'test':
+            return torch.from_numpy(T.normalize(image, self.MEAN, self.STD)), self._relative(img_path)
+        label = self.load_label(label_path)
+        if label.shape != image.shape[:2]:
+            raise DataError(f'image {img_path} is {image.shape[1]}x{image.shape[0]} but label '
+                            f'{label_path} is {label.shape[1]}x{label.shape[0]} (WxH); they must '
+                            f'match, fix or remove this pair')
+        if self.mode == 'train':
+            # Seeded per (seed, epoch, index): identical across workers, ranks and resumes.
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, label = T.sync_train(image, label, self.crop_size, self.base_size, rng)
+        elif self.mode == 'val':
+            image, label = T.sync_val(image, label, self.crop_size)
+        image = T.normalize(image, self.MEAN, self.STD)
+        return torch.from_numpy(image), torch.from_numpy(label.astype(np.int64))
+
+    def load_label(self, path):
+        """Read, map and validate a label file -> int16 class ids with IGNORE_INDEX."""
+        raw = read_label(path)
+        try:
+            label = np.asarray(self._map_label(raw))
+        except DataError as err:
+            raise DataError(f'{path}: {err}') from None
+        lo, hi = int(label.min()), int(label.max())
+        if lo < IGNORE_INDEX or hi >= self.NUM_CLASS:
+            values = np.unique(label)
+            bad = values[(values < IGNORE_INDEX) | (values >= self.NUM_CLASS)]
+            raise DataError(f'{path}: label values {bad[:10].tolist()} are outside the class ids '
+                            f'0..{self.NUM_CLASS - 1} (and {IGNORE_INDEX} for ignore) of '
+                            f'{type(self).__name__}; fix the file or the label mapping')
+        return label.astype(np.int16)
+
+    def __repr__(self):
+        return (f'{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, '
+                f'mode={self.mode!r}, len={len(self)}, crop_size={self.crop_size}, '
+                f'base_size={self.base_size})')
+
+    # -- helpers ------------------------------------------------------------------------
+    @classmethod
+    def _resolve_root(cls, root, data_root):
+        if root is not None:
+            return Path(root).expanduser()
+        base = resolve_data_root(data_root)
+        return base if cls._is_dataset_dir(base) else base / cls.DIR_NAME
+
+    def _relative(self, path):
+        try:
+            return Path(path).relative_to(self.root).as_posix()
+        except ValueError:  # a list file may point outside the root
+            return Path(path).name
+
+
+# ---------------------------------------------------------------------------- registry
+_REGISTRY = {}  # lower-case name or alias -> class
+_CANONICAL = {}  # canonical name -> class
+
+
+def register_dataset(name, aliases=()):
+    """Class decorator: make ``cls`` reachable by ``name`` and ``aliases`` (case-insensitive)."""
+    def wrap(cls):
+        for key in (name, *aliases):
+            other = _REGISTRY.get(key.lower())
+            if other is not None and other is not cls:
+                raise ValueError(f'dataset name {key!r} is already registered to {other.__name__}')
+            _REGISTRY[key.lower()] = cls
+        _CANONICAL[name] = cls
+        return cls
+    return wrap
+
+
+def list_datasets():
+    """Canonical names of all registered datasets, sorted case-insensitively."""
+    return sorted(_CANONICAL, key=str.lower)
+
+
+def get_dataset_class(name):
+    cls = _REGISTRY.get(str(name).lower())
+    if cls is None:
+        close = difflib.get_close_matches(str(name).lower(), list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f'did you mean {" or ".join(repr(c) for c in close)}? ' if close else ''
+        raise UnknownDatasetError(f'unknown dataset {name!r}; {hint}available: '
+                                  f'{", ".join(list_datasets())} (names are case-insensitive)')
+    return cls
+
+
+def get_dataset(name, root=None, split='train', mode=None, crop_size=480, base_size=520,
+                seed=0, **kwargs):
+    """Build a registered dataset, e.g. ``get_dataset('cityscapes', split='val')``."""
+    cls = get_dataset_class(name)
+    return cls(root=root, split=split, mode=mode, crop_size=crop_size, base_size=base_size,
+               seed=seed, **kwargs)

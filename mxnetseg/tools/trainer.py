@@ -1,0 +1,278 @@
+"""The training loop: one flat function you can read top to bottom.
+
+Data order and augmentation depend only on (seed, epoch, sample index), never on worker or
+process count, so a run resumed mid-epoch, or split over N processes with the same global
+batch, sees exactly the same samples as an uninterrupted single-process run.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..config import Config
+from ..data import IGNORE_INDEX, get_dataset
+from ..models import canonical_name, count_parameters, create_model
+from .checkpoint import (load_checkpoint, load_model_weights, rng_state, save_checkpoint,
+                         set_rng_state)
+from .distributed import DistInfo, cleanup, init_distributed
+from .logging import RunLogger
+from .losses import MixSoftmaxCrossEntropy
+from .metrics import SegmentationMetric
+from .samplers import TrainBatchSampler, shard_indices
+from .schedulers import build_scheduler
+
+__all__ = ["train", "build_model", "run_name"]
+
+
+def run_name(cfg: Config, stamp: str) -> str:
+    """The original's checkpoint stem: model_backbone_data_YYYYmmdd_HHMMSS (lower case)."""
+    return f"{canonical_name(cfg.model_name)}_{cfg.backbone}_{cfg.data_name}_{stamp}".lower()
+
+
+def build_model(cfg: Config, nclass: int) -> torch.nn.Module:
+    init = cfg.backbone_init
+    pretrained = (init.pretrained_path or True) if init.manner == "cls" else False
+    common = dict(backbone=cfg.backbone, aux=cfg.aux, dilate=cfg.dilate,
+                  norm_layer=cfg.norm_layer, crop_size=cfg.crop_size, base_size=cfg.base_size,
+                  output_stride=cfg.output_stride, **cfg.model_kwargs)
+    model = create_model(cfg.model_name, nclass, pretrained_base=pretrained, **common)
+    if init.manner == "seg":   # copy the trunk of a segmentation model trained on other classes
+        prior = create_model(cfg.model_name, init.prior_classes, pretrained_base=False, **common)
+        load_model_weights(prior, init.backbone_ckpt)
+        model.backbone.load_state_dict(prior.backbone.state_dict())
+    return model
+
+
+def _param_groups(model, cfg):
+    """Backbone at lr; everything else (heads) at lr * lr_mult. Weight decay on every parameter,
+    BN and biases included, as the original."""
+    backbone = {id(p) for p in model.backbone.parameters()} if hasattr(model, "backbone") else set()
+    base = [p for p in model.parameters() if id(p) in backbone and p.requires_grad]
+    head = [p for p in model.parameters() if id(p) not in backbone and p.requires_grad]
+    groups = [{"params": base, "lr": cfg.lr}, {"params": head, "lr": cfg.lr * cfg.lr_mult}]
+    return [g for g in groups if g["params"]]
+
+
+def _optimizer(params, cfg):
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.wd,
+                                betas=(cfg.adam.adam_beta1, cfg.adam.adam_beta2))
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd,
+                           nesterov=cfg.optimizer == "nag")
+
+
+def _autocast(cfg, device):
+    if cfg.amp is None:
+        return contextlib.nullcontext()
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise ValueError("amp: fp16 needs a GPU; use amp: bf16 on the CPU")
+    dtype = torch.float16 if cfg.amp == "fp16" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _resolve_resume(cfg) -> Path:
+    path = Path(cfg.resume)
+    if not path.is_file():   # the original looks in weights/<model>/
+        alt = Path(cfg.ckpt_dir) / canonical_name(cfg.model_name).lower() / cfg.resume
+        if alt.is_file():
+            return alt
+        raise FileNotFoundError(f"resume: checkpoint {cfg.resume!r} not found (also looked "
+                                f"for {str(alt)!r})")
+    return path
+
+
+def _loader(dataset, batch_sampler, cfg, seed):
+    gen = torch.Generator()
+    gen.manual_seed(seed)   # own generator: loader start-up never draws from the global RNG
+    return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=cfg.workers,
+                      pin_memory=torch.cuda.is_available(), generator=gen)
+
+
+@torch.inference_mode()
+def validate(model, loader, criterion, nclass, dinfo, cfg, show=True):
+    model.eval()
+    metric = SegmentationMetric(nclass, IGNORE_INDEX, device=dinfo.device)
+    loss_sum = torch.zeros((), device=dinfo.device)
+    batches = torch.zeros((), device=dinfo.device)
+    for image, label in tqdm(loader, desc="val", leave=False, disable=not show):
+        image, label = image.to(dinfo.device), label.to(dinfo.device)
+        if cfg.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        with _autocast(cfg, dinfo.device):
+            outputs = model(image)
+        loss_sum += criterion(outputs, label)
+        batches += 1
+        metric.update(outputs[0].float(), label)
+    metric.all_reduce()
+    if dinfo.world > 1:
+        stats = torch.stack([loss_sum, batches])
+        dist.all_reduce(stats)
+        loss_sum, batches = stats[0], stats[1]
+    pa, miou = metric.get()
+    return {"val_PA": float(pa), "val_mIoU": float(miou),
+            "val_loss": float(loss_sum / batches.clamp_min(1))}
+
+
+def train(cfg: Config, ctx=None, local_index: int = 0, log_interval=None) -> dict:
+    """Train (and validate each epoch) as ``cfg`` says. Returns a summary dict on rank 0."""
+    dinfo: DistInfo = init_distributed(ctx, local_index)
+    try:
+        return _train(cfg, dinfo, log_interval or cfg.log_interval)
+    finally:
+        cleanup()
+
+
+def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
+    device, world = dinfo.device, dinfo.world
+    torch.manual_seed(cfg.seed + dinfo.rank)   # dropout differs per rank; params are broadcast
+    if cfg.bs_train % world or cfg.bs_val % world:
+        raise ValueError(f"bs_train ({cfg.bs_train}) and bs_val ({cfg.bs_val}) are global batch "
+                         f"sizes and must divide evenly over {world} processes")
+
+    # ---- data
+    kw = dict(crop_size=cfg.crop_size, base_size=cfg.base_size, seed=cfg.seed,
+              data_root=cfg.data_root)
+    train_set = get_dataset(cfg.data_name, split=cfg.train_split, mode="train", **kw)
+    val_set = get_dataset(cfg.data_name, split=cfg.val_split, mode="val", **kw) if cfg.val else None
+    nclass = train_set.num_class
+    sampler = TrainBatchSampler(len(train_set), cfg.bs_train, world, dinfo.rank, cfg.seed)
+    iters_per_epoch = len(sampler)
+    if iters_per_epoch == 0:
+        raise ValueError(f"the {cfg.train_split!r} split has {len(train_set)} samples, fewer "
+                         f"than one batch (bs_train={cfg.bs_train}); lower bs_train")
+
+    # ---- model, optimiser, schedule
+    model = build_model(cfg, nclass)
+    if cfg.norm_layer.lower() == "syncbn" and world > 1:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = _optimizer(_param_groups(model, cfg), cfg)
+    scheduler = build_scheduler(optimizer, cfg, iters_per_epoch)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
+    criterion = MixSoftmaxCrossEntropy(cfg.aux_weight, IGNORE_INDEX, cfg.loss_norm)
+
+    start_epoch, step, best = 0, 0, -1.0
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    if cfg.resume:
+        ckpt = load_checkpoint(_resolve_resume(cfg))
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        step, best = ckpt["step"], ckpt["best"]
+        start_epoch = step // iters_per_epoch
+        stamp = ckpt.get("stamp", stamp)
+        set_rng_state(ckpt["rng"][dinfo.rank] if dinfo.rank < len(ckpt["rng"]) else ckpt["rng"][0])
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    name = run_name(cfg, stamp)
+    ckpt_dir = Path(cfg.ckpt_dir) / canonical_name(cfg.model_name).lower()
+    last_path, best_path = ckpt_dir / f"{name}.pth", ckpt_dir / f"{name}_best.pth"
+    logger = RunLogger(cfg, dinfo, name, ckpt_dir, extra={
+        "ctx": str(device), "world_size": world, "num_train": len(train_set),
+        "num_valid": len(val_set) if val_set else 0, "criterion": type(criterion).__name__,
+        "start_time": stamp, "params_all": count_parameters(model, "all")})
+
+    def checkpoint(path):
+        states = [None] * world
+        if world > 1:
+            dist.all_gather_object(states, rng_state())
+        else:
+            states = [rng_state()]
+        if dinfo.main:
+            save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                             "epoch": step // iters_per_epoch, "step": step, "best": best,
+                             "rng": states, "stamp": stamp, "config": cfg.to_dict(),
+                             "nclass": nclass}, path)
+
+    val_loader = None
+    if val_set is not None:
+        val_idx = shard_indices(len(val_set), world, dinfo.rank)
+        batches = [val_idx[i:i + cfg.bs_val // world]
+                   for i in range(0, len(val_idx), cfg.bs_val // world)]
+        val_loader = _loader(val_set, batches, cfg, cfg.seed)
+
+    total = cfg.epochs * iters_per_epoch
+    result = {"best_mIoU": best, "checkpoint": str(last_path), "best_checkpoint": None}
+    stop = False
+    for epoch in range(start_epoch, cfg.epochs):
+        net.train()
+        train_set.set_epoch(epoch)
+        sampler.set_epoch(epoch, start=step - epoch * iters_per_epoch)
+        loader = _loader(train_set, sampler, cfg, cfg.seed + epoch)
+        running = torch.zeros((), device=device)
+        epoch_loss = torch.zeros((), device=device)
+        n_run = n_epoch = 0
+        bar = tqdm(loader, total=len(sampler), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not dinfo.main, leave=False)
+        for image, label in bar:
+            image = image.to(device, non_blocking=True)
+            label = label.to(device, non_blocking=True)
+            if cfg.channels_last:
+                image = image.contiguous(memory_format=torch.channels_last)
+            n_valid = (label != IGNORE_INDEX).sum()
+            if world > 1 and cfg.loss_norm == "valid_mean":
+                dist.all_reduce(n_valid)
+            with _autocast(cfg, device):
+                outputs = net(image)
+            loss = criterion(outputs, label, n_valid, world)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            running += loss.detach()
+            epoch_loss += loss.detach()
+            n_run += 1
+            n_epoch += 1
+            if step % log_interval == 0 or step == total:
+                value = float(running / n_run)   # the only host sync, every log_interval steps
+                bar.set_postfix(loss=f"{value:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                logger.log({f"train_loss_batch, interval={log_interval}": value,
+                            "lr": scheduler.get_last_lr()[0]}, step=step)
+                running.zero_()
+                n_run = 0
+            if cfg.ckpt_interval and step % cfg.ckpt_interval == 0:
+                checkpoint(last_path)
+            if cfg.stop_at is not None and step >= cfg.stop_at:
+                stop = True
+                break
+        bar.close()
+        if stop and step % iters_per_epoch:
+            checkpoint(last_path)
+            logger.info(f"stopped at iteration {step} (stop_at); resume with resume: {last_path}")
+            break
+        logger.log({"train_loss_epoch": float(epoch_loss / max(n_epoch, 1)),
+                    "custom_step": epoch + 1}, step=step)
+        if val_loader is not None:
+            metrics = validate(net, val_loader, criterion, nclass, dinfo, cfg, dinfo.main)
+            logger.log({**metrics, "custom_step": epoch + 1}, step=step)
+            logger.info(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            if metrics["val_mIoU"] > best:   # strictly better, as the original
+                best = metrics["val_mIoU"]
+                checkpoint(best_path)
+                result["best_checkpoint"] = str(best_path)
+                logger.summary(best_epoch=epoch + 1, best_mIoU=best)
+            result.update(metrics)
+        checkpoint(last_path)
+        if stop:
+            logger.info(f"stopped at iteration {step} (stop_at); resume with resume: {last_path}")
+            break
+    result.update(best_mIoU=best, step=step, best_checkpoint=str(best_path)
+                  if best_path.is_file() else None)
+    logger.finish()
+    return result if dinfo.main else {}

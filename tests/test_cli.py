@@ -1,0 +1,136 @@
+"""End to end through the command line: the demo trains to mIoU >= 0.7 on the CPU, eval.py
+runs in all three modes on its checkpoint, and bad input gives one clear error, exit != 0."""
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, run_cli
+
+DEMO = REPO / "configs" / "demo.yaml"
+
+
+@pytest.fixture(scope="session")
+def demo_run(toy_root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("demo")
+    proc = run_cli("-m", "mxnetseg", "train", "--config", str(DEMO), f"data_root={toy_root}",
+                   f"ckpt_dir={work / 'weights'}", "--eval", cwd=work, timeout=900)
+    return proc, work
+
+
+@pytest.mark.slow
+def test_demo_trains_to_miou_07(demo_run):
+    proc, work = demo_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    final = re.findall(r"toy val: pixAcc (\d\.\d+)\s+mIoU (\d\.\d+)", proc.stdout)
+    assert final, proc.stdout[-2000:]
+    pa, miou = map(float, final[-1])
+    assert miou >= 0.7 and pa >= 0.85, proc.stdout[-2000:]
+    assert list((work / "weights").rglob("*_best.pth"))
+
+
+def _best(work):
+    return next((work / "weights").rglob("*_best.pth"))
+
+
+@pytest.mark.slow
+def test_eval_three_modes(demo_run, toy_root, tmp_path):
+    proc, work = demo_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = _best(work)
+    # val: metrics; run as a plain script, like the original's eval.py
+    out = run_cli(str(REPO / "mxnetseg" / "eval.py"), "--checkpoint", str(ckpt), "--data-root",
+                  str(toy_root), "--mode", "val", "--json", str(tmp_path / "m.json"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["mIoU"] >= 0.7 and len(metrics["IoU"]) == 5
+    assert "class  0 background ==> IoU" in out.stdout
+    # multi-scale + flip scores too
+    out = run_cli("-m", "mxnetseg", "eval", "--checkpoint", str(ckpt), "--data-root",
+                  str(toy_root), "--mode", "val", "--ms", cwd=tmp_path)
+    assert out.returncode == 0 and "flip True" in out.stdout, out.stderr[-3000:]
+    # testval / test: colour PNGs of the val / test split
+    for mode, split in (("testval", "val"), ("test", "test")):
+        save = tmp_path / mode
+        out = run_cli("-m", "mxnetseg", "eval", "--checkpoint", str(ckpt), "--data", "toy",
+                      "--data-root", str(toy_root), "--mode", mode, "--save-dir", str(save),
+                      cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        pngs = sorted(save.rglob("*.png"))
+        listed = (toy_root / "toy" / f"{split}.txt").read_text().split("\n")
+        assert len(pngs) == len([line for line in listed if line.strip()])
+        img = Image.open(pngs[0])
+        assert img.mode == "P" and set(np.unique(np.asarray(img))) <= set(range(5))
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.fixture
+def small_toy(toy_root, tmp_path):
+    """A copy of the toy dataset whose train split is one batch (8 images)."""
+    root = tmp_path / "data"
+    shutil.copytree(toy_root / "toy", root / "toy")
+    lines = (root / "toy" / "train.txt").read_text().splitlines()[:8]
+    (root / "toy" / "train.txt").write_text("\n".join(lines) + "\n")
+    return root, [line.split() for line in lines]
+
+
+def _train(tmp_path, root, *over, workers=2):
+    return run_cli("-m", "mxnetseg", "train", "--config", str(DEMO), f"data_root={root}",
+                   f"ckpt_dir={tmp_path / 'w'}", "epochs=1", "bs_train=8", f"workers={workers}",
+                   "--no-val", *over, cwd=tmp_path)
+
+
+def _assert_clean_error(proc, *needles):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def test_corrupt_image(small_toy, tmp_path):
+    root, pairs = small_toy
+    bad = root / "toy" / pairs[3][0]
+    bad.write_bytes(bad.read_bytes()[:60])           # truncated PNG
+    _assert_clean_error(_train(tmp_path, root), bad.name)
+    assert not (tmp_path / "w").exists() or not list((tmp_path / "w").rglob("*.pth"))
+
+
+def test_out_of_range_label(small_toy, tmp_path):
+    root, pairs = small_toy
+    bad = root / "toy" / pairs[5][1]
+    label = np.asarray(Image.open(bad)).copy()
+    label[:4, :4] = 77
+    Image.fromarray(label).save(bad)
+    _assert_clean_error(_train(tmp_path, root, workers=0), bad.name, "77")
+
+
+def test_missing_split_list(small_toy, tmp_path):
+    root, _ = small_toy
+    _assert_clean_error(_train(tmp_path, root, "train_split=nosuch"), "nosuch.txt")
+
+
+def test_unknown_config_key(small_toy, tmp_path):
+    root, _ = small_toy
+    _assert_clean_error(_train(tmp_path, root, "lrr=0.1"), "'lrr'", "Did you mean 'lr'")
+
+
+def test_unknown_model(small_toy, tmp_path):
+    root, _ = small_toy
+    _assert_clean_error(_train(tmp_path, root, "model_name=FCNResnt"), "FCNResNet")
+
+
+def test_eval_missing_checkpoint(tmp_path):
+    proc = run_cli("-m", "mxnetseg", "eval", "--checkpoint", str(tmp_path / "none.pth"),
+                   cwd=tmp_path)
+    _assert_clean_error(proc, "none.pth")
+
+
+def test_python_m_help(tmp_path):
+    assert run_cli("-m", "mxnetseg", "--help", cwd=tmp_path).returncode == 0
+    proc = run_cli("-m", "mxnetseg", "trian", cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown command" in proc.stderr
