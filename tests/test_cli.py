@@ -48,10 +48,15 @@ def test_eval_three_modes(demo_run, toy_root, tmp_path):
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["mIoU"] >= 0.7 and len(metrics["IoU"]) == 5
     assert "class  0 background ==> IoU" in out.stdout
-    # multi-scale + flip scores too
+    # multi-scale + flip (6 scales x 2 flips x sliding windows) on 4 of the val images
+    small = tmp_path / "data"
+    shutil.copytree(toy_root / "toy", small / "toy")
+    lines = (small / "toy" / "val.txt").read_text().splitlines()[:4]
+    (small / "toy" / "val.txt").write_text("\n".join(lines) + "\n")
     out = run_cli("-m", "mxnetseg", "eval", "--checkpoint", str(ckpt), "--data-root",
-                  str(toy_root), "--mode", "val", "--ms", cwd=tmp_path)
-    assert out.returncode == 0 and "flip True" in out.stdout, out.stderr[-3000:]
+                  str(small), "--mode", "val", "--ms", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "scales [0.5, 0.75, 1.0, 1.25, 1.5, 1.75], flip True" in out.stdout
     # testval / test: colour PNGs of the val / test split
     for mode, split in (("testval", "val"), ("test", "test")):
         save = tmp_path / mode
