@@ -70,3 +70,30 @@ def _init_weights():
     from mxnetseg.models import create_model
     torch.manual_seed(0)
     return create_model("fcn", 5, backbone="resnet18", norm_layer="GN", drop=0.0).state_dict()
+
+
+def test_amp_channels_last_and_aux_path_runs(toy_root, tmp_path):
+    """bf16 autocast + channels_last + aux head on the CPU: an epoch trains and validates."""
+    cfg = _cfg(toy_root, tmp_path, amp="bf16", channels_last=True, aux=True, aux_weight=0.4,
+               crop_size=32, bs_train=64, epochs=1, val=True, bs_val=40)
+    result = train(cfg)
+    assert result["step"] == 3 and 0.0 <= result["val_mIoU"] <= 1.0
+    assert result["val_loss"] == result["val_loss"]          # not NaN
+
+
+def test_param_groups_lr_mult_and_seg_init(toy_root, tmp_path):
+    from mxnetseg.models import create_model
+    from mxnetseg.tools.checkpoint import save_checkpoint
+    from mxnetseg.tools.trainer import _param_groups, build_model
+    prior = create_model("fcn", 7, backbone="resnet18")
+    save_checkpoint({"model": prior.state_dict()}, tmp_path / "prior.pth")
+    cfg = _cfg(toy_root, tmp_path, lr_mult=10, backbone_init={
+        "manner": "seg", "backbone_ckpt": str(tmp_path / "prior.pth"), "prior_classes": 7})
+    model = build_model(cfg, nclass=5)
+    assert torch.equal(model.backbone.body.layer4[1].conv2.weight,
+                       prior.backbone.body.layer4[1].conv2.weight)
+    assert model.head[-1].out_channels == 5
+    groups = _param_groups(model, cfg)
+    assert [g["lr"] for g in groups] == [0.01, 0.1]
+    n_backbone = sum(p.numel() for p in model.backbone.parameters())
+    assert sum(p.numel() for p in groups[0]["params"]) == n_backbone

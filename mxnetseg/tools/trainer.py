@@ -88,11 +88,19 @@ def _resolve_resume(cfg) -> Path:
     return path
 
 
+def _worker_init(_):
+    # one thread per worker: N workers x N OpenCV/torch threads oversubscribe the cores
+    import cv2
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
 def _loader(dataset, batch_sampler, cfg, seed):
     gen = torch.Generator()
     gen.manual_seed(seed)   # own generator: loader start-up never draws from the global RNG
     return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=cfg.workers,
-                      pin_memory=torch.cuda.is_available(), generator=gen)
+                      pin_memory=torch.cuda.is_available(), generator=gen,
+                      worker_init_fn=_worker_init if cfg.workers else None)
 
 
 @torch.inference_mode()
