@@ -17,7 +17,8 @@ __all__ = ["register_model", "create_model", "list_models", "get_model_builder",
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}   # canonical name -> builder
 _LOOKUP: dict[str, str] = {}                           # lower-case name/alias -> canonical
-_MODEL_MODULES = ("fcn",)                              # imported lazily to fill the registry
+_MODEL_MODULES = ("fcn", "pspnet", "deeplab", "danet", "denseaspp", "attention_to_scale",
+                  "bisenet")                           # imported lazily to fill the registry
 _loaded = False
 
 

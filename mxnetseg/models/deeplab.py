@@ -1,0 +1,81 @@
+"""DeepLab v3 (Chen et al., arXiv 2017) and DeepLab v3+ (Chen et al., ECCV 2018), ResNet trunks.
+
+Faithful to the original's deviations from the papers: v3 uses ASPP rates 6/12/18 at any output
+stride and an FCN head (extra 3x3 CBR) after ASPP; v3+ uses rates 12/24/36, a 3x3 (not 1x1)
+low-level projection to 48 channels, one 3x3 decoder conv, dropout 0.5, then an FCN head.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+
+from . import register_model
+from .backbones import ResNetBackbone
+from .layers import ASPPModule, ConvBNAct, FCNHead, check_channels, get_norm_layer, resize
+
+
+@register_model("DeepLabv3", aliases=("deeplabv3", "deeplab"))
+class DeepLabv3(nn.Module):
+    """ASPP(256, rates 6/12/18, image pooling, dropout 0.5) -> FCNHead on c4; aux FCNHead on c3.
+    Honours ``dilate`` (output stride 8 or 32) and ``output_stride``."""
+
+    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
+                 pretrained_base=False, output_stride=None):
+        super().__init__()
+        norm = get_norm_layer(norm_layer)
+        self.backbone = ResNetBackbone(backbone, output_stride or (8 if dilate else 32),
+                                       norm_layer, pretrained_base)
+        c3_ch, c4_ch = self.backbone.channels[2:]
+        self.head = nn.Sequential(OrderedDict(
+            aspp=ASPPModule(c4_ch, 256, norm, rates=(6, 12, 18)),
+            head=FCNHead(256, nclass, norm)))
+        self.aux_head = FCNHead(c3_ch, nclass, norm) if aux else None
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        _, _, c3, c4 = self.backbone(x)
+        out = [resize(self.head(c4), size)]
+        if self.aux_head is not None:
+            out.append(resize(self.aux_head(c3), size))
+        return tuple(out)
+
+
+class DeepLabPlusHead(nn.Module):
+    """v3+ decoder: ASPP(256, rates 12/24/36) on the deep feature, resized to the low-level
+    feature's size and concatenated with CBR(3, 48) of it (304 ch) -> CBR(3, 256) -> Dropout 0.5
+    -> FCNHead. Shared with the Xception variant (low 128 ch, deep 2048 ch)."""
+
+    def __init__(self, nclass, in_ch, low_ch, norm_layer=nn.BatchNorm2d):
+        super().__init__()
+        self.aspp = ASPPModule(in_ch, 256, norm_layer, rates=(12, 24, 36))
+        self.conv_c1 = ConvBNAct(low_ch, 48, 3, norm_layer=norm_layer)
+        self.conv3x3 = ConvBNAct(48 + 256, 256, 3, norm_layer=norm_layer)
+        self.drop = nn.Dropout(0.5)
+        self.head = FCNHead(256, nclass, norm_layer)
+
+    def forward(self, low, deep):
+        low = self.conv_c1(low)
+        deep = resize(self.aspp(deep), low.shape[-2:])
+        return self.head(self.drop(self.conv3x3(torch.cat([low, deep], dim=1))))
+
+
+@register_model("DeepLabv3PlusR", aliases=("deeplabv3plus", "deeplabv3+", "deeplabv3plusr"))
+class DeepLabv3PlusR(nn.Module):
+    """DeepLab v3+ on a ResNet (c1 low-level, c4 deep). Honours ``dilate``/``output_stride``.
+    ``aux`` is accepted and ignored: the original forces aux off, so there is only one output.
+    The ASPP input (2048) is hard-coded as in the original: ResNet-50/101/152 only."""
+
+    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
+                 pretrained_base=False, output_stride=None):
+        super().__init__()
+        norm = get_norm_layer(norm_layer)
+        self.backbone = ResNetBackbone(backbone, output_stride or (8 if dilate else 32),
+                                       norm_layer, pretrained_base)
+        check_channels("DeepLabv3PlusR", self.backbone, c4=2048)
+        self.head = DeepLabPlusHead(nclass, 2048, self.backbone.channels[0], norm)
+
+    def forward(self, x):
+        c1, _, _, c4 = self.backbone(x)
+        return (resize(self.head(c1, c4), x.shape[-2:]),)

@@ -1,0 +1,42 @@
+"""DenseASPP for Semantic Segmentation in Street Scenes (Yang et al., CVPR 2018).
+
+The original's ``DenseASPP``: dilated ResNet (always output stride 8), a DenseASPP block
+(rates 3/6/12/18/24) on c4 and an FCN head; auxiliary FCN head on c3.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch.nn as nn
+
+from . import register_model
+from .backbones import ResNetBackbone
+from .layers import (DenseASPPModule, FCNHead, check_channels, fixed_output_stride,
+                     get_norm_layer, resize)
+
+
+@register_model("DenseASPP", aliases=("denseaspp",))
+class DenseASPP(nn.Module):
+    """``dilate`` is ignored (output stride 8, as the original). Input channels are hard-coded
+    as the original's (2048 into DenseASPP, 3328 into its projection, 1024 into the aux head),
+    so only ResNet-50/101/152 fit."""
+
+    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
+                 pretrained_base=False, output_stride=None):
+        super().__init__()
+        norm = get_norm_layer(norm_layer)
+        self.backbone = ResNetBackbone(
+            backbone, fixed_output_stride("DenseASPP", 8, output_stride), norm_layer,
+            pretrained_base)
+        check_channels("DenseASPP", self.backbone, c3=1024, c4=2048)
+        self.head = nn.Sequential(OrderedDict(
+            dense_aspp=DenseASPPModule(2048, 256, norm), head=FCNHead(256, nclass, norm)))
+        self.aux_head = FCNHead(1024, nclass, norm) if aux else None
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        _, _, c3, c4 = self.backbone(x)
+        out = [resize(self.head(c4), size)]
+        if self.aux_head is not None:
+            out.append(resize(self.aux_head(c3), size))
+        return tuple(out)

@@ -1,0 +1,41 @@
+"""PSPNet: Pyramid Scene Parsing Network (Zhao et al., CVPR 2017).
+
+The original's ``PSPNet``: a dilated ResNet (always output stride 8), pyramid pooling on c4
+(bins 1, 2, 3, 6) and an FCN head on the 4096-channel concat; auxiliary FCN head on c3.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch.nn as nn
+
+from . import register_model
+from .backbones import ResNetBackbone
+from .layers import FCNHead, PPModule, check_channels, fixed_output_stride, get_norm_layer, resize
+
+
+@register_model("PSPNet", aliases=("psp", "pspnet"))
+class PSPNet(nn.Module):
+    """``dilate`` is ignored and the output stride is 8, as in the original. The head's input
+    (2048, so 4096 after pooling) and the aux head's (1024) are hard-coded as the original's,
+    so only ResNet-50/101/152 fit. Head: PPM (CBR(1, 512) per bin) -> FCNHead (CBR(3, 256))."""
+
+    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
+                 pretrained_base=False, output_stride=None):
+        super().__init__()
+        norm = get_norm_layer(norm_layer)
+        self.backbone = ResNetBackbone(backbone, fixed_output_stride("PSPNet", 8, output_stride),
+                                       norm_layer, pretrained_base)
+        check_channels("PSPNet", self.backbone, c3=1024, c4=2048)
+        pool = PPModule(2048, norm, reduction=4)
+        self.head = nn.Sequential(OrderedDict(
+            pool=pool, seg_head=FCNHead(pool.out_channels, nclass, norm)))
+        self.aux_head = FCNHead(1024, nclass, norm) if aux else None
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        _, _, c3, c4 = self.backbone(x)
+        out = [resize(self.head(c4), size)]
+        if self.aux_head is not None:
+            out.append(resize(self.aux_head(c3), size))
+        return tuple(out)
