@@ -110,6 +110,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
     CLASSES = ()
     PALETTE = np.zeros((0, 3), dtype=np.uint8)
     DIR_NAME = ''
+    SUPPORTED_MODES = MODES  # narrowed where the original has no test/testval path
     MEAN = (0.485, 0.456, 0.406)
     STD = (0.229, 0.224, 0.225)
 
@@ -123,6 +124,9 @@ class SegmentationDataset(torch.utils.data.Dataset):
                                  f'pass mode= one of {MODES}')
         if mode not in MODES:
             raise ValueError(f'{name}: unknown mode {mode!r}; expected one of {MODES}')
+        if mode not in self.SUPPORTED_MODES:
+            raise ValueError(f'{name} has no {mode!r} mode (as in the original); supported: '
+                             f'{self.SUPPORTED_MODES}')
         if int(seed) < 0:
             raise ValueError(f'{name}: seed must be >= 0, got {seed}')
         self.split, self.mode = split, mode
@@ -186,7 +190,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
         if index < 0:
             index += len(self.pairs)
         img_path, label_path = self.pairs[index]
-        image = read_image(img_path)
+        image = self.load_image(img_path)
         if self.mode == 'test':
             return torch.from_numpy(T.normalize(image, self.MEAN, self.STD)), self._relative(img_path)
         label = self.load_label(label_path)
@@ -203,9 +207,17 @@ class SegmentationDataset(torch.utils.data.Dataset):
         image = T.normalize(image, self.MEAN, self.STD)
         return torch.from_numpy(image), torch.from_numpy(label.astype(np.int64))
 
+    def load_image(self, path):
+        """Decoded uint8 HWC RGB image (hook for datasets that pre-resize, e.g. MHP)."""
+        return read_image(path)
+
+    def read_raw_label(self, path):
+        """Raw label values before mapping (hook for .mat labels and merged masks)."""
+        return read_label(path)
+
     def load_label(self, path):
         """Read, map and validate a label file -> int16 class ids with IGNORE_INDEX."""
-        raw = read_label(path)
+        raw = self.read_raw_label(path)
         try:
             label = np.asarray(self._map_label(raw))
         except DataError as err:

@@ -5,7 +5,8 @@ import numpy as np
 
 from .base import IGNORE_INDEX, DataError, SegmentationDataset, register_dataset
 
-__all__ = ['Cityscapes', 'TRAIN_ID_TO_LABEL_ID', 'LABEL_ID_TO_TRAIN_ID', 'train_id_to_label_id']
+__all__ = ['Cityscapes', 'CityCoarse', 'TRAIN_ID_TO_LABEL_ID', 'LABEL_ID_TO_TRAIN_ID',
+           'train_id_to_label_id']
 
 # labelIds of the 19 evaluated classes; position = trainId (official cityscapesscripts table).
 TRAIN_ID_TO_LABEL_ID = np.array(
@@ -67,20 +68,20 @@ class Cityscapes(SegmentationDataset):
             pairs.extend(self._split_pairs(name))
         return pairs
 
-    def _split_pairs(self, split):
+    def _split_pairs(self, split, gt='gtFine'):
         img_dir = self.root / 'leftImg8bit' / split
         if not img_dir.is_dir():
-            raise FileNotFoundError(f'Cityscapes: image folder {img_dir} not found; '
+            raise FileNotFoundError(f'{type(self).__name__}: image folder {img_dir} not found; '
                                     f'{self._layout_hint()} (set data_root / $MXNETSEG_DATA '
                                     f'or pass root=)')
-        label_dir = self.root / 'gtFine' / split
+        label_dir = self.root / gt / split
         if self.mode != 'test' and not label_dir.is_dir():
-            raise FileNotFoundError(f'Cityscapes: label folder {label_dir} not found; '
+            raise FileNotFoundError(f'{type(self).__name__}: label folder {label_dir} not found; '
                                     f'{self._layout_hint()}')
         pairs = []
         for img in sorted(img_dir.glob('*/*_leftImg8bit.png')):
             stem = img.name[:-len('_leftImg8bit.png')]
-            label = label_dir / img.parent.name / f'{stem}_gtFine_labelIds.png'
+            label = label_dir / img.parent.name / f'{stem}_{gt}_labelIds.png'
             if label.is_file():
                 pairs.append((img, label))
             elif self.mode == 'test':
@@ -97,3 +98,25 @@ class Cityscapes(SegmentationDataset):
         if raw.dtype == np.uint8:  # the usual case: index without an int64 copy
             return LABEL_ID_TO_TRAIN_ID[1:][raw]
         return LABEL_ID_TO_TRAIN_ID[raw.astype(np.int64) + 1]
+
+
+@register_dataset('CityCoarse')
+class CityCoarse(Cityscapes):
+    """Cityscapes' 20k coarsely labelled extra images for training, fine val for validation.
+
+    ``train`` pairs ``leftImg8bit/train_extra/<city>/*`` with
+    ``gtCoarse/train_extra/<city>/*_gtCoarse_labelIds.png``; every other split is the fine
+    ``val`` set. Same labelId -> trainId table; as in the original, only the train and val
+    modes exist.
+    """
+    SUPPORTED_MODES = ('train', 'val')
+
+    def _layout_hint(self):
+        return ('expected leftImg8bit/train_extra/<city>/*_leftImg8bit.png with '
+                'gtCoarse/train_extra/<city>/*_gtCoarse_labelIds.png, and the fine val set '
+                '(leftImg8bit/val, gtFine/val)')
+
+    def _get_pairs(self, split):
+        if split == 'train':
+            return self._split_pairs('train_extra', gt='gtCoarse')
+        return self._split_pairs('val')
