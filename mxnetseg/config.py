@@ -78,6 +78,7 @@ class Config:
     data_root: Optional[str] = None         # parent of the dataset folders (MXNETSEG_DATA, ./dataset)
     train_split: str = "train"              # the original hard-codes train / val
     val_split: str = "val"
+    data_kwargs: dict = field(default_factory=dict)    # extra dataset options, e.g. for `list`
     output_stride: Optional[int] = None     # 8/16/32; overrides `dilate` for models that honour it
     model_kwargs: dict = field(default_factory=dict)   # extra model options, e.g. {drop: 0.0}
     workers: int = 4                        # DataLoader workers per process
@@ -226,7 +227,8 @@ def _read_yaml(path: Path) -> dict:
 def _merge(base: dict, over: dict) -> dict:
     out = dict(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "model_kwargs":
+        nested = key not in ("model_kwargs", "data_kwargs")   # option dicts are replaced whole
+        if nested and isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value

@@ -59,7 +59,8 @@ def _config_for(args):
         base.update({k: v for k, v in cfg.to_dict().items()
                      if k in ("model_name", "backbone", "dilate", "aux", "norm_layer",
                               "output_stride", "model_kwargs", "data_name", "crop_size",
-                              "base_size", "data_root", "val_split")})
+                              "base_size", "data_root", "val_split",
+                              "data_kwargs")})
     over = {"model_name": args.model, "backbone": args.backbone, "dilate": args.dilate,
             "aux": args.aux, "norm_layer": args.norm_layer, "data_name": args.data,
             "crop_size": args.crop, "base_size": args.base, "data_root": args.data_root}
@@ -88,8 +89,9 @@ def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion=
     device = torch.device("cuda", ctx[0]) if ctx else torch.device("cpu")
     split = {"val": cfg.val_split, "testval": cfg.val_split, "test": "test"}[mode]
     data_mode = "testval" if mode == "val" else "test"
-    dataset = get_dataset(cfg.data_name, split=split, mode=data_mode, crop_size=cfg.crop_size,
-                          base_size=cfg.base_size, data_root=cfg.data_root)
+    dataset = get_dataset(cfg.data_name, split=split, mode=data_mode,
+                          crop_size=cfg.crop_size, base_size=cfg.base_size,
+                          data_root=cfg.data_root, **cfg.data_kwargs)
     model = build_model(cfg, dataset.num_class)
     load_model_weights(model, checkpoint)
     model.to(device).eval()

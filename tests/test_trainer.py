@@ -97,3 +97,10 @@ def test_param_groups_lr_mult_and_seg_init(toy_root, tmp_path):
     assert [g["lr"] for g in groups] == [0.01, 0.1]
     n_backbone = sum(p.numel() for p in model.backbone.parameters())
     assert sum(p.numel() for p in groups[0]["params"]) == n_backbone
+
+
+def test_list_dataset_through_data_kwargs(toy_root, tmp_path):
+    """Users' own data: the generic `list` dataset, configured by data_kwargs, trains."""
+    cfg = _cfg(toy_root, tmp_path, data_name="list", crop_size=32, bs_train=64, epochs=1,
+               data_kwargs={"root": str(toy_root / "toy"), "num_class": 5, "ignore_label": 255})
+    assert train(cfg)["step"] == 3

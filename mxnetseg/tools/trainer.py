@@ -146,7 +146,7 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
 
     # ---- data
     kw = dict(crop_size=cfg.crop_size, base_size=cfg.base_size, seed=cfg.seed,
-              data_root=cfg.data_root)
+              data_root=cfg.data_root, **cfg.data_kwargs)
     train_set = get_dataset(cfg.data_name, split=cfg.train_split, mode="train", **kw)
     val_set = get_dataset(cfg.data_name, split=cfg.val_split, mode="val", **kw) if cfg.val else None
     nclass = train_set.num_class
