@@ -17,7 +17,8 @@ import torch.nn as nn
 
 from .layers import get_norm_layer
 
-__all__ = ["ResNetBackbone", "list_backbones", "BACKBONES"]
+__all__ = ["ResNetBackbone", "MobileNetV2Backbone", "list_backbones", "load_backbone_weights",
+           "BACKBONES"]
 
 # our name -> timm architecture (timm's Gluon ImageNet weights are tagged ``.gluon_in1k``)
 BACKBONES = {
@@ -99,3 +100,98 @@ class ResNetBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor):
         return tuple(self.body(x))
+
+
+# --- hand-written backbones (GluonCV/MXNetSeg architectures that timm does not build) ------
+
+def load_backbone_weights(module: nn.Module, pretrained, arch: str, source: str) -> None:
+    """Weights for a hand-written backbone: ``False`` (random init) or a path to a PyTorch
+    state dict of exactly this module. The original had these weights as local or GluonCV
+    files; there is no PyTorch download, so ``True`` is an error that says what to pass."""
+    if pretrained is False or pretrained is None:
+        return
+    if pretrained is True:
+        raise ValueError(
+            f"no downloadable ImageNet weights exist for backbone {arch!r} (the original loaded "
+            f"{source}). Pass a local PyTorch state dict of this backbone instead: "
+            f"pretrained_base='/path/to/{arch}.pth', or in a config "
+            f"backbone_init.pretrained_path: /path/to/{arch}.pth. Or train from scratch with "
+            f"backbone_init.manner: null.")
+    path = Path(pretrained).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained backbone weights {str(path)!r} do not exist")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise RuntimeError(f"{str(path)!r} is not a state dict of backbone {arch!r}: "
+                           f"{err}") from err
+
+
+class LinearBottleneck(nn.Module):
+    """GluonCV's MobileNetV2 block (0.9, after its "follow the official implementation" fix):
+    1x1 expand (skipped when t == 1) -> 3x3 depthwise/s -> 1x1 project (BN, no act), ReLU6
+    after the first two; identity shortcut when stride 1 and the width is kept."""
+
+    def __init__(self, in_ch, out_ch, t, stride, norm_layer=nn.BatchNorm2d):
+        super().__init__()
+        mid = in_ch * t
+        self.use_shortcut = stride == 1 and in_ch == out_ch
+        expand = ([nn.Conv2d(in_ch, mid, 1, bias=False), norm_layer(mid), nn.ReLU6(inplace=True)]
+                  if t != 1 else [])
+        self.out = nn.Sequential(
+            *expand,
+            nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), norm_layer(mid),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(mid, out_ch, 1, bias=False), norm_layer(out_ch))
+
+    def forward(self, x):
+        out = self.out(x)
+        return out + x if self.use_shortcut else out
+
+
+class MobileNetV2Backbone(nn.Module):
+    """GluonCV ``mobilenet_v2_<m>`` trunk, stages c1..c4 (strides 4/8/16/32) as the original
+    splits ``features`` ([:6], [6:9], [9:16], [16:20]); the final 1280 conv is dropped.
+    Widths are ``int(c * m)``: GluonCV truncates where timm rounds to multiples of 8, so timm's
+    mobilenetv2 equals this at 1.0 (same 1,811,712 parameters) but not below (0.5: c1 has 12
+    channels here, 16 in timm); hence hand-written. Output stride 32 only, as the original."""
+
+    MULTIPLIERS = {"mobilenet_v2_0_25": 0.25, "mobilenet_v2_0_5": 0.5,
+                   "mobilenet_v2_0_75": 0.75, "mobilenet_v2_1_0": 1.0}
+
+    def __init__(self, name="mobilenet_v2_1_0", norm_layer="BN", pretrained=False):
+        super().__init__()
+        key = str(name).lower()
+        if key not in self.MULTIPLIERS:
+            raise ValueError(f"unknown MobileNetV2 backbone {name!r}; available: "
+                             f"{', '.join(self.MULTIPLIERS)}")
+        m = self.MULTIPLIERS[key]
+        norm = get_norm_layer(norm_layer)
+        ins = [int(c * m) for c in [32, 16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96,
+                                    160, 160, 160]]
+        outs = [int(c * m) for c in [16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96,
+                                     160, 160, 160, 320]]
+        ts = [1] + [6] * 16
+        strides = [1, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1]
+        stem = [nn.Conv2d(3, int(32 * m), 3, 2, 1, bias=False), norm(int(32 * m)),
+                nn.ReLU6(inplace=True)]
+        blocks = [LinearBottleneck(i, o, t, s, norm) for i, o, t, s in zip(ins, outs, ts, strides)]
+        features = stem + blocks               # indices as GluonCV's ``features``
+        self.layer1 = nn.Sequential(*features[:6])
+        self.layer2 = nn.Sequential(*features[6:9])
+        self.layer3 = nn.Sequential(*features[9:16])
+        self.layer4 = nn.Sequential(*features[16:20])
+        self.name = key
+        self.output_stride = 32
+        self.channels = (outs[2], outs[5], outs[12], outs[16])
+        load_backbone_weights(self, pretrained, key, f"GluonCV's MXNet weights "
+                                                     f"'mobilenetv2_{m}' from its model store")
+
+    def forward(self, x):
+        c1 = self.layer1(x)
+        c2 = self.layer2(c1)
+        c3 = self.layer3(c2)
+        return c1, c2, c3, self.layer4(c3)

@@ -13,6 +13,7 @@ import torch.nn as nn
 from . import register_model
 from .backbones import ResNetBackbone
 from .layers import ConvBNAct, FCNHead, GlobalFlow, fixed_output_stride, get_norm_layer, resize
+from .xception import Xception39
 
 
 class SpatialPath(nn.Sequential):
@@ -104,4 +105,31 @@ class BiSeNetR(nn.Module):
         outs = [self.head(x, c3, c4)]
         if self.aux_head is not None:
             outs += [self.aux_head[0](c4), self.aux_head[1](c3)]
+        return tuple(resize(o, x.shape[-2:]) for o in outs)
+
+
+@register_model("BiSeNetX", aliases=("bisenetx",))
+class BiSeNetX(nn.Module):
+    """BiSeNet on the original's Xception39: context from layer3 (deep, 256 ch) and layer2
+    (second, 128 ch); output stride 32 (``dilate`` ignored, as the original). Outputs
+    (main, aux(layer3), aux(layer2)). xception39 is the only backbone, as in the original."""
+
+    def __init__(self, nclass, backbone="xception39", aux=False, dilate=False, norm_layer="BN",
+                 pretrained_base=False, output_stride=None):
+        super().__init__()
+        if str(backbone).lower() != "xception39":
+            raise ValueError(f"BiSeNetX supports only backbone 'xception39' (as the original), "
+                             f"got {backbone!r}; use BiSeNetR for ResNets.")
+        fixed_output_stride("BiSeNetX", 32, output_stride)
+        norm = get_norm_layer(norm_layer)
+        self.backbone = Xception39(norm_layer, pretrained_base)
+        _, second_ch, deep_ch = self.backbone.channels
+        self.head = BiSeNetHead(nclass, deep_ch, second_ch, norm)
+        self.aux_head = aux_heads(nclass, deep_ch, second_ch, norm) if aux else None
+
+    def forward(self, x):
+        _, second, deep = self.backbone(x)
+        outs = [self.head(x, second, deep)]
+        if self.aux_head is not None:
+            outs += [self.aux_head[0](deep), self.aux_head[1](second)]
         return tuple(resize(o, x.shape[-2:]) for o in outs)

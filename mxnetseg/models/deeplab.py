@@ -13,7 +13,9 @@ import torch.nn as nn
 
 from . import register_model
 from .backbones import ResNetBackbone
-from .layers import ASPPModule, ConvBNAct, FCNHead, check_channels, get_norm_layer, resize
+from .layers import (ASPPModule, ConvBNAct, FCNHead, check_channels, fixed_output_stride,
+                     get_norm_layer, resize)
+from .xception import Xception65
 
 
 @register_model("DeepLabv3", aliases=("deeplabv3", "deeplab"))
@@ -79,3 +81,25 @@ class DeepLabv3PlusR(nn.Module):
     def forward(self, x):
         c1, _, _, c4 = self.backbone(x)
         return (resize(self.head(c1, c4), x.shape[-2:]),)
+
+
+@register_model("DeepLabv3PlusX", aliases=("deeplabv3plusx", "deeplabv3+x"))
+class DeepLabv3PlusX(nn.Module):
+    """DeepLab v3+ on GluonCV's Xception65 (low-level = ReLU(block1), 128 ch; deep = exit flow,
+    2048 ch). As the original: output stride forced to 8 (``dilate`` ignored), aux forced off
+    (``aux`` accepted, one output), xception65 the only backbone."""
+
+    def __init__(self, nclass, backbone="xception65", aux=False, dilate=False, norm_layer="BN",
+                 pretrained_base=False, output_stride=None):
+        super().__init__()
+        if str(backbone).lower() != "xception65":
+            raise ValueError(f"DeepLabv3PlusX supports only backbone 'xception65' (as the "
+                             f"original), got {backbone!r}; use DeepLabv3PlusR for ResNets.")
+        self.backbone = Xception65(fixed_output_stride("DeepLabv3PlusX", 8, output_stride),
+                                   norm_layer, pretrained_base)
+        low_ch, _, deep_ch = self.backbone.channels
+        self.head = DeepLabPlusHead(nclass, deep_ch, low_ch, get_norm_layer(norm_layer))
+
+    def forward(self, x):
+        low, _, deep = self.backbone(x)
+        return (resize(self.head(low, deep), x.shape[-2:]),)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import FCNHead, get_norm_layer, resize
+from .backbones import MobileNetV2Backbone, ResNetBackbone
+from .layers import FCNHead, fixed_output_stride, get_norm_layer, resize
 
 
 @register_model("FCNResNet", aliases=("fcn", "fcn_resnet"))
@@ -20,6 +20,31 @@ class FCNResNet(nn.Module):
         norm = get_norm_layer(norm_layer)
         self.backbone = ResNetBackbone(backbone, output_stride or (8 if dilate else 32),
                                        norm_layer, pretrained_base)
+        c3_ch, c4_ch = self.backbone.channels[2:]
+        self.head = FCNHead(c4_ch, nclass, norm, drop)
+        self.aux_head = FCNHead(c3_ch, nclass, norm, drop) if aux else None
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        _, _, c3, c4 = self.backbone(x)
+        out = [resize(self.head(c4), size)]
+        if self.aux_head is not None:
+            out.append(resize(self.aux_head(c3), size))
+        return tuple(out)
+
+
+@register_model("FCNMobileNet", aliases=("fcn_mobilenet", "fcnmobilenet"))
+class FCNMobileNet(nn.Module):
+    """FCN head on GluonCV's MobileNetV2 (``mobilenet_v2_{0_25,0_5,0_75,1_0}``): FCNHead on c4,
+    aux FCNHead on c3 (inter = c3 channels when below 256, e.g. 96). Output stride 32 always
+    (the original's MobileNet base has no dilation; ``dilate`` is ignored)."""
+
+    def __init__(self, nclass, backbone="mobilenet_v2_1_0", aux=False, dilate=False,
+                 norm_layer="BN", pretrained_base=False, output_stride=None, drop=0.1):
+        super().__init__()
+        fixed_output_stride("FCNMobileNet", 32, output_stride)
+        norm = get_norm_layer(norm_layer)
+        self.backbone = MobileNetV2Backbone(backbone, norm_layer, pretrained_base)
         c3_ch, c4_ch = self.backbone.channels[2:]
         self.head = FCNHead(c4_ch, nclass, norm, drop)
         self.aux_head = FCNHead(c3_ch, nclass, norm, drop) if aux else None
