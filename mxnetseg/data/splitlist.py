@@ -76,8 +76,9 @@ def read_mat_label(path, key, field=None, dataset=''):
     except (KeyError, AttributeError):
         where = key if field is None else f'{key}.{field}'
         raise DataError(f'{path}: no {where!r} entry in this .mat file') from None
-    except (ValueError, TypeError, OSError, NotImplementedError) as err:
-        raise DataError(f'{path}: cannot read the .mat label ({err}); re-download it') from None
+    except Exception as err:  # noqa: BLE001 - scipy raises MatReadError, ValueError, OSError...
+        raise DataError(f'{path}: cannot read the .mat label ({type(err).__name__}: {err}); '
+                        f're-download it') from None
     label = np.asarray(value)
     if label.ndim != 2:
         raise DataError(f'{path}: {key} has shape {label.shape}; expected a 2-D label map')
