@@ -1,5 +1,4 @@
 """`python -m mxnetseg data check` on a clean and a deliberately broken miniature tree."""
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -1,5 +1,4 @@
 """Trainer: exact mid-epoch resume, and 2-process DDP (gloo, CPU) == 1 process."""
-import pytest
 import torch
 import yaml
 

@@ -13,13 +13,13 @@ import torch.nn as nn
 
 from . import register_model
 from .backbones import ResNetBackbone
-from .layers import (ASPPModule, ConvBNAct, FCNHead, check_channels, fixed_output_stride,
-                     get_norm_layer, resize)
+from .layers import (ASPPModule, C4HeadModel, ConvBNAct, FCNHead, check_channels,
+                     fixed_output_stride, get_norm_layer, resize)
 from .xception import Xception65
 
 
 @register_model("DeepLabv3", aliases=("deeplabv3", "deeplab"))
-class DeepLabv3(nn.Module):
+class DeepLabv3(C4HeadModel):
     """ASPP(256, rates 6/12/18, image pooling, dropout 0.5) -> FCNHead on c4; aux FCNHead on c3.
     Honours ``dilate`` (output stride 8 or 32) and ``output_stride``."""
 
@@ -34,14 +34,6 @@ class DeepLabv3(nn.Module):
             aspp=ASPPModule(c4_ch, 256, norm, rates=(6, 12, 18)),
             head=FCNHead(256, nclass, norm)))
         self.aux_head = FCNHead(c3_ch, nclass, norm) if aux else None
-
-    def forward(self, x):
-        size = x.shape[-2:]
-        _, _, c3, c4 = self.backbone(x)
-        out = [resize(self.head(c4), size)]
-        if self.aux_head is not None:
-            out.append(resize(self.aux_head(c3), size))
-        return tuple(out)
 
 
 class DeepLabPlusHead(nn.Module):

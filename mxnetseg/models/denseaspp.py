@@ -11,12 +11,12 @@ import torch.nn as nn
 
 from . import register_model
 from .backbones import ResNetBackbone
-from .layers import (DenseASPPModule, FCNHead, check_channels, fixed_output_stride,
-                     get_norm_layer, resize)
+from .layers import (C4HeadModel, DenseASPPModule, FCNHead, check_channels,
+                     fixed_output_stride, get_norm_layer)
 
 
 @register_model("DenseASPP", aliases=("denseaspp",))
-class DenseASPP(nn.Module):
+class DenseASPP(C4HeadModel):
     """``dilate`` is ignored (output stride 8, as the original). Input channels are hard-coded
     as the original's (2048 into DenseASPP, 3328 into its projection, 1024 into the aux head),
     so only ResNet-50/101/152 fit."""
@@ -32,11 +32,3 @@ class DenseASPP(nn.Module):
         self.head = nn.Sequential(OrderedDict(
             dense_aspp=DenseASPPModule(2048, 256, norm), head=FCNHead(256, nclass, norm)))
         self.aux_head = FCNHead(1024, nclass, norm) if aux else None
-
-    def forward(self, x):
-        size = x.shape[-2:]
-        _, _, c3, c4 = self.backbone(x)
-        out = [resize(self.head(c4), size)]
-        if self.aux_head is not None:
-            out.append(resize(self.aux_head(c3), size))
-        return tuple(out)

@@ -5,15 +5,14 @@ auxiliary FCN head on c3, logits bilinearly upsampled to the input size.
 """
 from __future__ import annotations
 
-import torch.nn as nn
 
 from . import register_model
 from .backbones import MobileNetV2Backbone, ResNetBackbone
-from .layers import FCNHead, fixed_output_stride, get_norm_layer, resize
+from .layers import C4HeadModel, FCNHead, fixed_output_stride, get_norm_layer
 
 
 @register_model("FCNResNet", aliases=("fcn", "fcn_resnet"))
-class FCNResNet(nn.Module):
+class FCNResNet(C4HeadModel):
     def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
                  pretrained_base=False, output_stride=None, drop=0.1):
         super().__init__()
@@ -24,17 +23,9 @@ class FCNResNet(nn.Module):
         self.head = FCNHead(c4_ch, nclass, norm, drop)
         self.aux_head = FCNHead(c3_ch, nclass, norm, drop) if aux else None
 
-    def forward(self, x):
-        size = x.shape[-2:]
-        _, _, c3, c4 = self.backbone(x)
-        out = [resize(self.head(c4), size)]
-        if self.aux_head is not None:
-            out.append(resize(self.aux_head(c3), size))
-        return tuple(out)
-
 
 @register_model("FCNMobileNet", aliases=("fcn_mobilenet", "fcnmobilenet"))
-class FCNMobileNet(nn.Module):
+class FCNMobileNet(C4HeadModel):
     """FCN head on GluonCV's MobileNetV2 (``mobilenet_v2_{0_25,0_5,0_75,1_0}``): FCNHead on c4,
     aux FCNHead on c3 (inter = c3 channels when below 256, e.g. 96). Output stride 32 always
     (the original's MobileNet base has no dilation; ``dilate`` is ignored)."""
@@ -48,11 +39,3 @@ class FCNMobileNet(nn.Module):
         c3_ch, c4_ch = self.backbone.channels[2:]
         self.head = FCNHead(c4_ch, nclass, norm, drop)
         self.aux_head = FCNHead(c3_ch, nclass, norm, drop) if aux else None
-
-    def forward(self, x):
-        size = x.shape[-2:]
-        _, _, c3, c4 = self.backbone(x)
-        out = [resize(self.head(c4), size)]
-        if self.aux_head is not None:
-            out.append(resize(self.aux_head(c3), size))
-        return tuple(out)

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["get_norm_layer", "ConvBNAct", "FCNHead", "resize", "AuxHead", "GlobalFlow", "PPModule",
+__all__ = ["C4HeadModel", "get_norm_layer", "ConvBNAct", "FCNHead", "resize", "AuxHead", "GlobalFlow", "PPModule",
            "ASPPModule", "DenseASPPModule", "SelfAttentionModule", "ChannelAttention",
            "fixed_output_stride", "check_channels"]
 
@@ -231,3 +231,17 @@ def check_channels(model: str, backbone, **required: int) -> None:
         raise ValueError(f"{model} hard-codes its input channels ({need}), as the original does, "
                          f"but backbone {backbone.name!r} gives {has}. Use resnet50, resnet101 "
                          f"or resnet152.")
+
+
+class C4HeadModel(nn.Module):
+    """Forward of the single-path models (FCN, PSPNet, DeepLabv3, DenseASPP): ``head`` on c4,
+    optional ``aux_head`` on c3, both resized to the input. Subclasses build ``backbone``,
+    ``head`` and ``aux_head`` (None without aux)."""
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        _, _, c3, c4 = self.backbone(x)
+        out = [resize(self.head(c4), size)]
+        if self.aux_head is not None:
+            out.append(resize(self.aux_head(c3), size))
+        return tuple(out)

@@ -11,11 +11,12 @@ import torch.nn as nn
 
 from . import register_model
 from .backbones import ResNetBackbone
-from .layers import FCNHead, PPModule, check_channels, fixed_output_stride, get_norm_layer, resize
+from .layers import (C4HeadModel, FCNHead, PPModule, check_channels, fixed_output_stride,
+                     get_norm_layer)
 
 
 @register_model("PSPNet", aliases=("psp", "pspnet"))
-class PSPNet(nn.Module):
+class PSPNet(C4HeadModel):
     """``dilate`` is ignored and the output stride is 8, as in the original. The head's input
     (2048, so 4096 after pooling) and the aux head's (1024) are hard-coded as the original's,
     so only ResNet-50/101/152 fit. Head: PPM (CBR(1, 512) per bin) -> FCNHead (CBR(3, 256))."""
@@ -31,11 +32,3 @@ class PSPNet(nn.Module):
         self.head = nn.Sequential(OrderedDict(
             pool=pool, seg_head=FCNHead(pool.out_channels, nclass, norm)))
         self.aux_head = FCNHead(1024, nclass, norm) if aux else None
-
-    def forward(self, x):
-        size = x.shape[-2:]
-        _, _, c3, c4 = self.backbone(x)
-        out = [resize(self.head(c4), size)]
-        if self.aux_head is not None:
-            out.append(resize(self.aux_head(c3), size))
-        return tuple(out)

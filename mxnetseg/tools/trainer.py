@@ -7,7 +7,6 @@ batch, sees exactly the same samples as an uninterrupted single-process run.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 
