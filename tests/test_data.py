@@ -264,3 +264,21 @@ def test_colorize_round_trip(tmp_path):
     assert colours[1, 0].tolist() == [0, 0, 0]
     with pytest.raises(ValueError, match='19'):
         colorize(np.array([[19]]), Cityscapes.PALETTE)
+
+
+def test_cityscapes_tables_equal_cityscapesscripts():
+    """labelId -> trainId, trainId -> labelId and the palette equal the official package's."""
+    labels = pytest.importorskip('cityscapesscripts.helpers.labels').labels
+    from mxnetseg.data.cityscapes import (LABEL_ID_TO_TRAIN_ID, TRAIN_ID_TO_LABEL_ID,
+                                          Cityscapes)
+    evaluated = [lab for lab in labels if lab.id >= 0 and not lab.ignoreInEval]
+    assert len(evaluated) == 19
+    for lab in labels:
+        if lab.id < 0:
+            continue
+        expected = -1 if lab.ignoreInEval else lab.trainId
+        assert LABEL_ID_TO_TRAIN_ID[lab.id + 1] == expected, lab.name
+    for lab in evaluated:
+        assert TRAIN_ID_TO_LABEL_ID[lab.trainId] == lab.id
+        assert tuple(Cityscapes.PALETTE[lab.trainId]) == lab.color, lab.name
+        assert Cityscapes.CLASSES[lab.trainId] == lab.name
