@@ -1,5 +1,7 @@
 """`python -m mxnetseg data check` on a clean and a deliberately broken miniature tree."""
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -117,3 +119,25 @@ def test_truncated_mat_label_is_reported_not_a_crash(tmp_path, capsys):
     code, out = _run(capsys, '--data', 'sbd', '--root', root)
     assert code == 1 and '[unreadable]' in out and 'a.mat' in out
     assert '3 ->    3' in out  # b.mat still counted
+
+
+SHARED = Path(__file__).resolve().parents[2] / 'shared'
+
+
+def test_real_camvid_through_list_dataset_is_clean(capsys):
+    root = SHARED / 'camvid'
+    if not root.is_dir():
+        pytest.skip('../shared/camvid not available')
+    code, out = _run(capsys, '--data', 'list', '--root', root, '--num-class', 11,
+                     '--ignore-label', 11)
+    assert code == 0, out
+    for count in ('367', '101', '233'):
+        assert count in out
+
+
+def test_real_cityscapes_sample_is_clean(capsys):
+    root = SHARED / 'realdata/mmsegmentation_tests/tests/data/pseudo_cityscapes_dataset'
+    if not root.is_dir():
+        pytest.skip('../shared/realdata not available')
+    code, out = _run(capsys, '--data', 'cityscapes', '--root', root, '--split', 'val')
+    assert code == 0, out

@@ -238,3 +238,26 @@ def test_pcontext_labels_and_lists(tmp_path, capsys):
     capsys.readouterr()
     assert _prep.run(prepare_pcontext.main, args + ['--force']) == 1
     assert 'category ids [3]' in capsys.readouterr().err
+
+
+REAL_SPLITS = Path(__file__).resolve().parents[2] / 'shared/realdata/nyuv2_meta_data/splits.mat'
+
+
+def test_nyuv2_with_the_official_split_file(tmp_path, monkeypatch):
+    """The real splits.mat (1-based trainNdxs/testNdxs) gives the official 795 / 654 lists."""
+    if not REAL_SPLITS.is_file():
+        pytest.skip('../shared/realdata not available')
+    savemat = pytest.importorskip('scipy.io').savemat
+    n = 1449
+    src = tmp_path / 'src'
+    src.mkdir()
+    savemat(str(src / 'labels40.mat'), {'labels40': np.ones((H, W, n), np.uint8)})
+    (src / 'splits.mat').write_bytes(REAL_SPLITS.read_bytes())
+    (src / 'nyu_depth_v2_labeled.mat').write_bytes(b'stand-in; frames come from the stub')
+    monkeypatch.setattr(prepare_nyuv2, 'iter_frames', lambda path: iter(_frames(n)))
+    out = tmp_path / 'NYUv2'
+    assert _prep.run(prepare_nyuv2.main, ['--src', str(src), '--out', str(out)]) == 0
+    train = (out / 'train.txt').read_text().split()
+    val = (out / 'val.txt').read_text().split()
+    assert (len(train), len(val)) == (795, 654) and not set(train) & set(val)
+    assert len(get_dataset('nyuv2', root=out, split='val', mode='testval')) == 654
