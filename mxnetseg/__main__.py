@@ -1,7 +1,7 @@
-"""``python -m mxnetseg {train,eval,data} ...``"""
+"""``python -m mxnetseg {train,eval,data,convert} ...``"""
 import sys
 
-COMMANDS = ("train", "eval", "data")
+COMMANDS = ("train", "eval", "data", "convert")
 
 
 def main(argv=None) -> int:
@@ -10,12 +10,15 @@ def main(argv=None) -> int:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"error: unknown command {argv[0]!r}; use one of: {', '.join(COMMANDS)}",
                   file=sys.stderr)
-        print("usage: python -m mxnetseg {train,eval,data} [options]  (each command has --help)")
+        print("usage: python -m mxnetseg {train,eval,data,convert} [options]  "
+              "(each command has --help)")
         return 2 if argv and argv[0] not in ("-h", "--help") else 0
     if argv[0] == "train":
         from .train import main as run
     elif argv[0] == "eval":
         from .eval import main as run
+    elif argv[0] == "convert":
+        from .convert import main as run
     else:  # "data check ..."
         from .data.check import main as run
     return run(argv[1:])

@@ -58,8 +58,10 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     kind = _sniff(path)
     if kind == "mxnet":
         raise CheckpointError(
-            f"{str(path)!r} is an MXNet .params file; importing those needs the MXNet "
-            f"converter (python -m mxnetseg convert), which this version does not have yet")
+            f"{str(path)!r} is an MXNet .params file: load it into a model with "
+            f"load_model_weights(model, path), or convert it once with "
+            f"python -m mxnetseg convert {str(path)!r} out.pth --model NAME --backbone B "
+            f"--nclass N [--aux] [--dilate]")
     if kind != "torch":
         raise CheckpointError(f"{str(path)!r} is not a PyTorch checkpoint (unrecognised header)")
     try:
@@ -68,22 +70,60 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         raise CheckpointError(f"could not read checkpoint {str(path)!r}: {err}") from err
 
 
+def _mxnet_state(model: torch.nn.Module, path: Path):
+    """An MXNet ``.params`` file as our state dict, through the model's name map; returns
+    (state, unmapped MXNet names, our keys that two MXNet names map to)."""
+    from .mxnet_maps import map_names
+    from .mxnet_params import read_params
+    arrays = read_params(path)
+    try:
+        mapped, unmapped = map_names(model, arrays)
+    except KeyError as err:
+        raise CheckpointError(f"cannot import MXNet file {str(path)!r}: {err.args[0]}") from None
+    state, seen, dups = {}, {}, []
+    for mx_name, ours in mapped.items():
+        if ours in seen:
+            dups.append(f"{ours} <- {seen[ours]}, {mx_name}")
+        seen[ours] = mx_name
+        state[ours] = torch.from_numpy(arrays[mx_name].copy())
+    # MXNet keeps no BN batch counters: take the model's own (they only matter for momentum=None)
+    for k, v in model.state_dict().items():
+        if k.endswith("num_batches_tracked") and k not in state:
+            state[k] = v.clone()
+    return state, unmapped, dups
+
+
 def load_model_weights(model: torch.nn.Module, path, map_location="cpu") -> dict:
-    """Load a checkpoint's model weights strictly; mismatches raise one error listing them."""
-    ckpt = load_checkpoint(path, map_location)
-    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{str(path)!r} holds no model state dict")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    """Load a checkpoint's model weights strictly; mismatches raise one error listing them.
+
+    An MXNet ``.params`` file of the original (recognised by content) is loaded through the
+    model's name map in :mod:`mxnetseg.tools.mxnet_maps`; the returned dict is then
+    ``{"model": state}``. Nothing is loaded unless every parameter fits."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    extra = []
+    if _sniff(path) == "mxnet":
+        state, unmapped, dups = _mxnet_state(model, path)
+        ckpt = {"model": state}
+        extra = [("MXNet names with no counterpart", unmapped),
+                 ("mapped twice", dups)]
+    else:
+        ckpt = load_checkpoint(path, map_location)
+        state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{str(path)!r} holds no model state dict")
+        state = {k.removeprefix("module."): v for k, v in state.items()}
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
               for k in own if k in state and state[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
+    problems = extra + [("missing in file", missing), ("unexpected in file", unexpected),
+                        ("shape mismatch", shapes)]
+    if any(items for _, items in problems):
         parts = []
-        for title, items in (("missing in file", missing), ("unexpected in file", unexpected),
-                             ("shape mismatch", shapes)):
+        for title, items in problems:
             if items:
                 more = f" ... (+{len(items) - 10} more)" if len(items) > 10 else ""
                 parts.append(f"{title} ({len(items)}): {', '.join(items[:10])}{more}")
