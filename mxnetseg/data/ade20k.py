@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import SegmentationDataset, register_dataset
-from .splitlist import shift_down
+from .splitlist import pair_existing, shift_down
 
 __all__ = ['ADE20K']
 
@@ -123,15 +123,9 @@ class ADE20K(SegmentationDataset):
                                     f'{self._layout_hint()} (set data_root / $MXNETSEG_DATA '
                                     f'or pass root=)')
         label_dir = self.root / 'annotations' / folder
-        pairs = []
-        for img in sorted(img_dir.glob('*.jpg')):
-            label = label_dir / f'{img.stem}.png'
-            # The original skips images without annotation; test mode needs none.
-            if label.is_file():
-                pairs.append((img, label))
-            elif self.mode == 'test':
-                pairs.append((img, None))
-        return pairs
+        # The original skips images without annotation; test mode needs none.
+        return pair_existing(sorted(img_dir.glob('*.jpg')),
+                             lambda img: label_dir / f'{img.stem}.png', self.mode == 'test')
 
     def _map_label(self, raw):
         return shift_down(raw)

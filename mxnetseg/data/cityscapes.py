@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import IGNORE_INDEX, DataError, SegmentationDataset, register_dataset
+from .splitlist import pair_existing
 
 __all__ = ['Cityscapes', 'CityCoarse', 'TRAIN_ID_TO_LABEL_ID', 'LABEL_ID_TO_TRAIN_ID',
            'train_id_to_label_id']
@@ -78,15 +79,11 @@ class Cityscapes(SegmentationDataset):
         if self.mode != 'test' and not label_dir.is_dir():
             raise FileNotFoundError(f'{type(self).__name__}: label folder {label_dir} not found; '
                                     f'{self._layout_hint()}')
-        pairs = []
-        for img in sorted(img_dir.glob('*/*_leftImg8bit.png')):
+        def label_for(img):
             stem = img.name[:-len('_leftImg8bit.png')]
-            label = label_dir / img.parent.name / f'{stem}_{gt}_labelIds.png'
-            if label.is_file():
-                pairs.append((img, label))
-            elif self.mode == 'test':
-                pairs.append((img, None))
-        return pairs
+            return label_dir / img.parent.name / f'{stem}_{gt}_labelIds.png'
+        return pair_existing(sorted(img_dir.glob('*/*_leftImg8bit.png')), label_for,
+                             self.mode == 'test')
 
     def _map_label(self, raw):
         lo, hi = int(raw.min()), int(raw.max())
