@@ -5,7 +5,9 @@ Modes (as the original): ``val`` scores the val split at full resolution (pixel 
 per-class IoU); ``testval`` writes colour predictions of the val split; ``test`` writes colour
 predictions of the test split (and, for Cityscapes, labelId PNGs for the test server).
 A checkpoint written by our trainer carries its config, so ``--checkpoint X.pth --data D`` is
-enough; flags override it.
+enough; flags override it. An original MXNet ``.params`` file (recognised by content) loads
+through the model's name map; it carries no config, so give --model/--backbone/--data/--dilate
+(and --aux if it has aux heads) as it was trained.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from mxnetseg.cli import fail, run_cli   # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="mxnetseg-eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="checkpoint file (.pth)")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint: ours (.pth) or the original's MXNet .params")
     p.add_argument("--config", help="YAML config giving model/data keys (optional)")
     p.add_argument("--model", help="model name (default: from the checkpoint/config)")
     p.add_argument("--backbone", help="backbone name")
@@ -50,8 +53,9 @@ def parse_args(argv=None):
 
 def _config_for(args):
     from mxnetseg.config import load_config
-    from mxnetseg.tools.checkpoint import load_checkpoint
-    ckpt = load_checkpoint(args.checkpoint)
+    from mxnetseg.tools.checkpoint import is_mxnet_params, load_checkpoint
+    mxnet = is_mxnet_params(args.checkpoint)    # the original's .params: no config inside
+    ckpt = {} if mxnet else load_checkpoint(args.checkpoint)
     saved = ckpt.get("config") if isinstance(ckpt, dict) else None
     base = {k: v for k, v in (saved or {}).items()}
     if args.config:
@@ -68,8 +72,9 @@ def _config_for(args):
     if args.dilate is not None:
         base["output_stride"] = None
     if not saved and not args.config and not (args.model and args.data):
-        fail(f"{args.checkpoint} carries no config: pass --model, --backbone, --data (and "
-             f"--dilate/--aux as it was trained) or --config")
+        kind = " is an MXNet .params file and" if mxnet else ""
+        fail(f"{args.checkpoint}{kind} carries no config: pass --model, --backbone, --data "
+             f"(and --dilate/--aux as it was trained) or --config")
     base.setdefault("model_name", "FCNResNet")
     base.setdefault("backbone", "resnet50")
     base["backbone_init"] = {"manner": None}

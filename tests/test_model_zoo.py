@@ -1,6 +1,8 @@
 """Every registered model: builds, trains a step at odd sizes, returns the original's outputs at
 the input size, is deterministic in eval, and has exactly the original's parameter count."""
 import inspect
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,8 +13,9 @@ from mxnetseg.models.layers import ChannelAttention, SelfAttentionModule
 NCLASS = 5
 RUN_SIZES = ((69, 93), (49, 37))   # odd, not multiples of any stride; batch 2 (BN on 1x1 maps)
 
-# name -> (number of outputs with aux=True, output stride the model forces; None = honours
-# dilate). Output order (SEED-MAP §4.1): main first, then the original's aux order.
+# name -> (number of outputs with aux=True, output stride the model forces (None = honours
+# dilate)[, backbone to run the train/eval part with when the default is too big for CI]).
+# Output order (SEED-MAP §4.1): main first, then the original's aux order.
 EXPECTED = {
     "FCNResNet": (2, None),          # main, aux(c3)
     "PSPNet": (2, 8),                # main, aux(c3)
@@ -25,80 +28,111 @@ EXPECTED = {
     "DeepLabv3PlusX": (1, 8),        # aux forced off; Xception65 forced to OS8
     "BiSeNetX": (3, 32),             # main, aux(layer3), aux(layer2)
     "FCNMobileNet": (2, 32),         # main, aux(c3)
+    "SemanticFPN": (1, 32, "resnet18"),   # aux forced off
+    "LadderDenseNet": (2, 32),       # main, aux(compressed c4)
+    "GFFNet": (2, 8, "resnet18"),    # main, aux(c3)
+    "SeENet": (2, 8),                # main, aux(c3); needs c1 = 256, c3 = 1024
+    "ACFNet": (3, 8, "resnet18"),    # main, coarse, aux(c3)
+    "AttaNet": (2, 32),              # main, aux(c3)
+    "AlignSeg": (2, 32, "resnet18"),  # main, aux(c4)
+    "FaPN": (2, 32, "resnet18"),     # main, aux(c3)
+    "SETR": (5, 16, "vit_mini_16"),  # PUP: main, aux(blocks 24, 20, 15, 10); ViT stride 16
+    "CANetv1": (2, 8),               # main, aux(c3); c4 = 2048 hard-coded
+    "CANetv2": (2, 8, "resnet18"),   # main, aux(c3); OS8 whatever dilate
+    "EPRNet": (1, 8),                # aux forced off; own EPRNet-Cls trunk
+    "SwiftResNet": (2, 32),          # main, aux(c3)
+    "SwiftResNetPr": (2, 32),        # main, aux(c3 of the 1.0x image)
 }
 
-# The original's parameter counts, nclass 19, BN: (model, backbone, dilate, aux) ->
-# (trainable, all = + BN running mean/var, SEED-MAP §4.1 trainable M, all M). SEED-MAP measured
-# the original under MXNet 1.9.1 and records 3-decimal millions (FCN: exact integers); the exact
-# integers below are derived layer by layer from the original's code and agree with them.
-ORIGINAL_COUNTS = {
-    ("FCNResNet", "resnet101", True, False): (47_347_923, 47_454_163, 47.348, 47.454),
-    ("FCNResNet", "resnet101", True, True): (49_712_614, 49_819_366, None, None),  # aux +2.365M
-    ("PSPNet", "resnet101", True, False): (56_264_915, 56_375_251, 56.265, 56.375),
-    ("DeepLabv3", "resnet101", True, False): (58_754_259, 58_863_571, 58.754, 58.864),
-    ("DeepLabv3PlusR", "resnet101", True, False): (59_565_875, 59_675_795, 59.566, 59.676),
-    ("DeepLabv3PlusR", "resnet101", True, True): (59_565_875, 59_675_795, 59.566, 59.676),
-    ("DenseASPP", "resnet101", True, False): (69_248_211, 69_365_715, 69.248, 69.366),
-    ("DANet", "resnet101", True, False): (66_559_061, 66_668_885, 66.559, 66.669),
-    ("AttentionToScale", "resnet101", True, False): (66_223_828, 66_331_092, 66.224, 66.331),
-    ("BiSeNetR", "resnet18", False, False): (13_193_875, 13_207_699, 13.194, 13.208),
-    ("BiSeNetR", "resnet18", False, True): (14_974_137, 14_988_985, None, None),  # aux +1.780M
-    # Hand-written trunks. Xception65 = GluonCV's at OS8 (54.754/54.943M, head 16.887M);
-    # Xception39 = the repo's; MobileNetV2 = GluonCV 0.9's (no 1x1 expansion in the t=1 block:
-    # with one, it would be 2_640_454 -> 2.640, not the measured 2.639). SEED-MAP measured
-    # FCNMobileNet with aux only; its other rows are derived.
-    ("DeepLabv3PlusX", "xception65", False, False): (54_753_955, 54_943_347, 54.754, 54.943),
-    ("BiSeNetX", "xception39", False, False): (1_839_875, 1_851_923, 1.840, 1.852),
-    ("BiSeNetX", "xception39", False, True): (2_735_401, 2_748_473, None, None),  # 2 aux, inter 256
-    ("FCNMobileNet", "mobilenet_v2_1_0", False, True): (2_639_366, 2_671_622, 2.639, 2.672),
-    ("FCNMobileNet", "mobilenet_v2_1_0", False, False): (2_554_387, 2_586_451, None, None),
-    ("FCNMobileNet", "mobilenet_v2_0_25", False, True): (196_358, 204_454, None, None),
+# The original's parameter counts, measured by running the original code under MXNet 1.9.1
+# (scripts/parity/original.py counts): every model at nclass 19 with aux off and on, 21 and
+# 150 on its default backbone, 19 on the benchmark backbones. "trainable" = grad_req != null;
+# "all" = + BN running mean/var (MXNet counts them as parameters).
+ORIGINAL_COUNTS = json.loads(
+    (Path(__file__).parent / "fixtures" / "original_counts.json").read_text())
+# SEED-MAP §4.1 (nclass 19, no aux), in millions: (model, backbone) -> (trainable, all)
+SEED_MAP_M = {
+    ("FCNResNet", "resnet18"): (12.362, 12.372), ("FCNResNet", "resnet50"): (28.356, 28.410),
+    ("FCNResNet", "resnet101"): (47.348, 47.454), ("PSPNet", "resnet101"): (56.265, 56.375),
+    ("DeepLabv3", "resnet101"): (58.754, 58.864),
+    ("DeepLabv3PlusR", "resnet101"): (59.566, 59.676),
+    ("DeepLabv3PlusX", "xception65"): (54.754, 54.943),
+    ("DenseASPP", "resnet101"): (69.248, 69.366),
+    ("DANet", "resnet101"): (66.559, 66.669), ("ACFNet", "resnet101"): (77.114, 77.228),
+    ("AttentionToScale", "resnet101"): (66.224, 66.331), ("BiSeNetR", "resnet18"): (13.194, 13.208),
+    ("BiSeNetX", "xception39"): (1.840, 1.852), ("SwiftResNet", "resnet18"): (14.185, 14.200),
+    ("SwiftResNetPr", "resnet18"): (12.165, 12.177), ("AlignSeg", "resnet101"): (53.199, 53.314),
+    ("AttaNet", "resnet18"): (12.492, 12.503), ("FaPN", "resnet101"): (52.504, 52.616),
+    ("GFFNet", "resnet101"): (65.777, 65.896), ("LadderDenseNet", "densenet121"): (7.909, 7.994),
+    ("SeENet", "resnet101"): (48.207, 48.321), ("SemanticFPN", "resnet101"): (47.006, 47.117),
+    ("EPRNet", None): (0.896, 0.904), ("CANetv1", "resnet101"): (52.695, 52.836),
+    ("CANetv2", "resnet101"): (57.774, 57.905),
 }
-# Head-only trainable parameters (everything outside the backbone), no aux, SEED-MAP §4.1.
-HEAD_ONLY = {"FCNResNet": 4_723_987, "PSPNet": 13_640_979, "DeepLabv3": 16_130_323,
-             "DeepLabv3PlusR": 16_941_939, "DenseASPP": 26_624_275, "DANet": 23_935_125,
-             "AttentionToScale": 23_599_892, "BiSeNetR": 2_017_363, "DeepLabv3PlusX": 16_886_643,
-             "BiSeNetX": 1_542_227, "FCNMobileNet": 742_675}
-# None: SEED-MAP has no measured head-only figure (derived only).
-HEAD_ONLY_M = {"FCNResNet": 4.724, "PSPNet": 13.641, "DeepLabv3": 16.130, "DeepLabv3PlusR": 16.942,
-               "DenseASPP": 26.624, "DANet": 23.935, "AttentionToScale": 23.600, "BiSeNetR": 2.017,
-               "DeepLabv3PlusX": 16.887, "BiSeNetX": None, "FCNMobileNet": None}
+# Head-only trainable parameters (everything outside ``backbone``), nclass 19, no aux, R101
+# unless noted: SEED-MAP §4.1.
+HEAD_ONLY_M = {
+    ("FCNResNet", "resnet101"): 4.724, ("PSPNet", "resnet101"): 13.641,
+    ("DeepLabv3", "resnet101"): 16.130, ("DeepLabv3PlusR", "resnet101"): 16.942,
+    ("DeepLabv3PlusX", "xception65"): 16.887, ("DenseASPP", "resnet101"): 26.624,
+    ("DANet", "resnet101"): 23.935, ("ACFNet", "resnet101"): 34.490,
+    ("AttentionToScale", "resnet101"): 23.600, ("AlignSeg", "resnet101"): 10.575,
+    ("FaPN", "resnet101"): 9.880, ("GFFNet", "resnet101"): 23.153, ("SeENet", "resnet101"): 5.583,
+    ("SemanticFPN", "resnet101"): 4.382, ("CANetv1", "resnet101"): 10.071,
+    ("CANetv2", "resnet101"): 15.150, ("BiSeNetR", "resnet18"): 2.017,
+    ("SwiftResNet", "resnet18"): 3.008, ("SwiftResNetPr", "resnet18"): 0.988,
+    ("AttaNet", "resnet18"): 1.315, ("LadderDenseNet", "densenet121"): 0.955,
+    ("EPRNet", None): 0.150,
+}
 # The README's "#Params" column (all convention, no aux): SEED-MAP §10.
 README_PARAMS = {("FCNResNet", "resnet101"): 47.5, ("PSPNet", "resnet101"): 56.4,
                  ("DeepLabv3", "resnet101"): 58.9, ("DenseASPP", "resnet101"): 69.4,
                  ("DANet", "resnet101"): 66.7, ("BiSeNetR", "resnet18"): 13.2}
 
 
+def _build_meta(row):
+    kwargs = dict(aux=row["aux"], dilate=row["dilate"], crop_size=row["crop"], **row["kwargs"])
+    if row["backbone"] is not None:
+        kwargs["backbone"] = row["backbone"]
+    with torch.device("meta"):   # counting needs no memory or time
+        return create_model(row["model"], row["nclass"], **kwargs)
+
+
 def _check_counts(name):
-    keys = [k for k in ORIGINAL_COUNTS if k[0] == name]
-    assert keys, f"add {name}'s original parameter count to ORIGINAL_COUNTS"
-    for key in keys:
-        _, backbone, dilate, aux = key
-        with torch.device("meta"):   # counting needs no memory or time
-            model = create_model(name, 19, backbone=backbone, dilate=dilate, aux=aux)
-        trainable, total, seed_t, seed_a = ORIGINAL_COUNTS[key]
+    rows = [r for r in ORIGINAL_COUNTS if r["model"] == name]
+    assert rows, f"measure {name}'s original parameter counts into original_counts.json"
+    assert {(r["nclass"], r["aux"]) for r in rows} >= {(19, False), (19, True), (21, False),
+                                                       (150, False)}
+    for row in rows:
+        model = _build_meta(row)
+        key = (row["backbone"], row["nclass"], row["aux"], row["kwargs"])
         got = (count_parameters(model, "trainable"), count_parameters(model, "all"))
-        assert got == (trainable, total), key
-        if seed_t is not None:
-            assert (round(trainable / 1e6, 3), round(total / 1e6, 3)) == (seed_t, seed_a), key
-        if (name, backbone) in README_PARAMS and not aux:
-            assert round(total / 1e6, 1) == README_PARAMS[name, backbone]
-        if not aux:
+        assert got == (row["trainable"], row["all"]), key
+        if row["aux"] and "outputs" in row and row["backbone"] == rows[0]["backbone"] \
+                and row["kwargs"] == rows[0]["kwargs"]:   # e.g. SETR's decoders differ
+            assert row["outputs"] == EXPECTED[name][0], key
+        if row["aux"] or row["nclass"] != 19 or row["kwargs"].get("light"):
+            continue
+        if (name, row["backbone"]) in SEED_MAP_M and row["kwargs"].get("decoder", "pup") == "pup":
+            assert (round(got[0] / 1e6, 3), round(got[1] / 1e6, 3)) == \
+                SEED_MAP_M[name, row["backbone"]], key
+        if (name, row["backbone"]) in README_PARAMS:
+            assert round(got[1] / 1e6, 1) == README_PARAMS[name, row["backbone"]]
+        if (name, row["backbone"]) in HEAD_ONLY_M:
             head = sum(p.numel() for n, p in model.named_parameters()
                        if not n.startswith("backbone."))
-            assert head == HEAD_ONLY[name]
-            assert HEAD_ONLY_M[name] is None or round(head / 1e6, 3) == HEAD_ONLY_M[name]
+            assert round(head / 1e6, 3) == HEAD_ONLY_M[name, row["backbone"]], key
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_model(name):
     assert name in EXPECTED, f"add {name} to EXPECTED (outputs with aux, forced output stride)"
-    n_aux_out, forced_os = EXPECTED[name]
+    n_aux_out, forced_os, *run_backbone = EXPECTED[name]
     default_backbone = inspect.signature(get_model_builder(name)).parameters["backbone"].default
+    backbone = run_backbone[0] if run_backbone else default_backbone
     torch.manual_seed(0)
 
     # training: aux on, forward + backward at two odd sizes, logits at the input size
-    model = create_model(name, NCLASS, aux=True)   # default backbone: R50 (R18 for BiSeNetR)
+    model = create_model(name, NCLASS, backbone=backbone, aux=True)
     assert model.backbone.output_stride == (forced_os or 32)   # dilate=False by default
     for h, w in RUN_SIZES:
         out = model(torch.randn(2, 3, h, w))
@@ -110,7 +144,7 @@ def test_model(name):
         model.zero_grad(set_to_none=True)
 
     # inference: aux off gives only the main output; eval is deterministic
-    model = create_model(name, NCLASS, backbone=default_backbone).eval()
+    model = create_model(name, NCLASS, backbone=backbone).eval()
     x = torch.randn(1, 3, *RUN_SIZES[1])
     with torch.no_grad():
         first, again = model(x), model(x)

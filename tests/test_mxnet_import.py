@@ -3,10 +3,9 @@ command, and output parity with the ORIGINAL MXNet FCNResNet.
 
 Fixtures (tests/fixtures/mxnet) come from scripts/parity/make_fcn_fixture.py run on the original
 code under MXNet 1.9.1. Weights are not stored: both sides draw each parameter from a generator
-seeded by crc32 of its MXNet name (``seeded_array`` below = the script's).
+seeded by crc32 of its MXNet name (``seeded_array`` in tests/parity.py = the script's).
 """
 import json
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,22 +16,10 @@ from mxnetseg.models import create_model
 from mxnetseg.tools.checkpoint import CheckpointError, load_checkpoint, load_model_weights
 from mxnetseg.tools.mxnet_maps import MXNET_NAME_MAPS, map_names
 from mxnetseg.tools.mxnet_params import read_params, write_params
+from parity import seeded_array
 
 FIX = Path(__file__).parent / "fixtures" / "mxnet"
 DTYPES = ("float32", "float64", "float16", "uint8", "int32", "int8", "int64")
-
-
-def seeded_array(name, shape):
-    rs = np.random.RandomState(zlib.crc32(name.encode("utf-8")))
-    last = name.rsplit(".", 1)[-1]
-    if last == "weight" and len(shape) == 4:
-        fan_in = int(np.prod(shape[1:]))
-        return (rs.standard_normal(shape) * np.sqrt(1.0 / fan_in)).astype(np.float32)
-    if last == "gamma":
-        return rs.uniform(0.5, 1.5, shape).astype(np.float32)
-    if last == "running_var":
-        return rs.uniform(0.5, 2.0, shape).astype(np.float32)
-    return (rs.standard_normal(shape) * 0.1).astype(np.float32)
 
 
 def r18_rows():
@@ -176,9 +163,10 @@ def test_aux_file_into_model_without_aux_fails(r18_params):
 
 
 def test_model_without_a_map_is_a_clear_error(r18_params):
-    model = create_model("fcn_mobilenet", 5)
-    with pytest.raises(CheckpointError, match="no MXNet name map for model 'FCNMobileNet'"):
-        load_model_weights(model, r18_params)
+    class Unmapped(torch.nn.Module):
+        pass
+    with pytest.raises(CheckpointError, match="no MXNet name map for model 'Unmapped'"):
+        load_model_weights(Unmapped(), r18_params)
 
 
 def test_load_checkpoint_points_to_the_converter(r18_params):
@@ -214,3 +202,24 @@ def test_convert_command_refuses_a_misfit(r18_params, tmp_path, capsys):
                  "resnet34", "--nclass", "5", "--aux", "--dilate"]) == 1
     assert not out.exists()
     assert "missing in file" in capsys.readouterr().err
+
+
+def test_eval_takes_the_mxnet_file_directly(r18_params, toy_root, tmp_path):
+    """``eval --checkpoint X.params`` scores exactly like the converted .pth."""
+    from mxnetseg.__main__ import main
+    assert main(["convert", str(r18_params), str(tmp_path / "fcn.pth"), "--model", "fcn",
+                 "--backbone", "resnet18", "--nclass", "5", "--aux", "--dilate"]) == 0
+    common = ["--model", "fcn", "--backbone", "resnet18", "--aux", "--dilate", "--data", "toy",
+              "--data-root", str(toy_root), "--crop", "96", "--base", "128"]
+    for name in ("fcn_r18.params", "fcn.pth"):
+        src = r18_params if name.endswith(".params") else tmp_path / name
+        assert main(["eval", "--checkpoint", str(src), *common,
+                     "--json", str(tmp_path / f"{name}.json")]) == 0
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("fcn_r18.params", "fcn.pth"))
+    assert a["pixAcc"] > 0 and a == b
+
+
+def test_eval_of_an_mxnet_file_needs_the_model_flags(r18_params, toy_root, capsys):
+    from mxnetseg.__main__ import main
+    assert main(["eval", "--checkpoint", str(r18_params), "--data", "toy"]) == 2
+    assert "is an MXNet .params file and carries no config" in capsys.readouterr().err

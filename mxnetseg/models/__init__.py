@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import pkgutil
 from typing import Callable
 
 import torch.nn as nn
@@ -17,8 +18,7 @@ __all__ = ["register_model", "create_model", "list_models", "get_model_builder",
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}   # canonical name -> builder
 _LOOKUP: dict[str, str] = {}                           # lower-case name/alias -> canonical
-_MODEL_MODULES = ("fcn", "pspnet", "deeplab", "danet", "denseaspp", "attention_to_scale",
-                  "bisenet")                           # imported lazily to fill the registry
+_SUPPORT_MODULES = {"layers", "backbones"}            # bricks, not model files
 _loaded = False
 
 
@@ -43,8 +43,10 @@ def register_model(name: str, aliases: tuple[str, ...] = ()):
 def _load_all():
     global _loaded
     if not _loaded:
-        for mod in _MODEL_MODULES:
-            importlib.import_module(f"{__name__}.{mod}")
+        # every other module of this package is a model file that registers itself on import
+        for info in pkgutil.iter_modules(__path__):
+            if not info.name.startswith("_") and info.name not in _SUPPORT_MODULES:
+                importlib.import_module(f"{__name__}.{info.name}")
         _loaded = True
 
 

@@ -40,7 +40,8 @@ def _timm_name(name: str) -> str:
     if key not in BACKBONES:
         close = difflib.get_close_matches(key, list(BACKBONES), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown backbone {name!r}.{hint} Available: {', '.join(list_backbones())}")
+        raise ValueError(f"unknown backbone {name!r}.{hint} "
+                         f"Available: {', '.join(list_backbones())}")
     return BACKBONES[key]
 
 

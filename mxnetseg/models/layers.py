@@ -7,9 +7,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["C4HeadModel", "get_norm_layer", "ConvBNAct", "FCNHead", "resize", "AuxHead", "GlobalFlow", "PPModule",
-           "ASPPModule", "DenseASPPModule", "SelfAttentionModule", "ChannelAttention",
-           "fixed_output_stride", "check_channels"]
+__all__ = ["C4HeadModel", "StageHeadModel", "get_norm_layer", "ConvBNAct", "FCNHead", "resize",
+           "AuxHead", "GlobalFlow", "PPModule", "LateralFusion", "GCN", "ASPPModule",
+           "DenseASPPModule", "SelfAttentionModule", "ChannelAttention", "fixed_output_stride",
+           "check_channels"]
 
 _NORMS = {"bn": "BN", "syncbn": "SyncBN", "gn": "GN"}
 
@@ -207,6 +208,35 @@ class ChannelAttention(nn.Module):
         return self.gamma * (attn @ feat).view_as(x) + x
 
 
+class LateralFusion(nn.Module):
+    """FPN / U-shape lateral fusion: ``up(high -> low) + CBR(1)(low)`` -> CBR(3). ``high``
+    already has ``channels`` channels; ``low_ch`` is the lateral input's."""
+
+    def __init__(self, low_ch, channels, norm_layer=nn.BatchNorm2d):
+        super().__init__()
+        self.conv1x1 = ConvBNAct(low_ch, channels, 1, norm_layer=norm_layer)
+        self.conv3x3 = ConvBNAct(channels, channels, 3, norm_layer=norm_layer)
+
+    def forward(self, high, low):
+        return self.conv3x3(resize(high, low.shape[-2:]) + self.conv1x1(low))
+
+
+class GCN(nn.Module):
+    """Global convolution (Peng et al., CVPR 2017): (k x 1 -> 1 x k) + (1 x k -> k x 1), convs
+    with bias, no norm or activation."""
+
+    def __init__(self, in_ch, channels, k=3):
+        super().__init__()
+        p = (k - 1) // 2
+        self.conv_l1 = nn.Conv2d(in_ch, channels, (k, 1), padding=(p, 0))
+        self.conv_l2 = nn.Conv2d(channels, channels, (1, k), padding=(0, p))
+        self.conv_r1 = nn.Conv2d(in_ch, channels, (1, k), padding=(0, p))
+        self.conv_r2 = nn.Conv2d(channels, channels, (k, 1), padding=(p, 0))
+
+    def forward(self, x):
+        return self.conv_l2(self.conv_l1(x)) + self.conv_r2(self.conv_r1(x))
+
+
 # --- construction helpers shared by the model files ---------------------------------------
 
 def fixed_output_stride(model: str, forced: int, output_stride=None) -> int:
@@ -245,3 +275,18 @@ class C4HeadModel(nn.Module):
         if self.aux_head is not None:
             out.append(resize(self.aux_head(c3), size))
         return tuple(out)
+
+
+class StageHeadModel(nn.Module):
+    """Forward of the models whose head reads all four stages: ``head(c1, c2, c3, c4)`` gives the
+    main logits, the optional ``aux_head`` reads stage ``aux_stage`` (0-based: 2 = c3); all are
+    resized to the input. Subclasses build ``backbone``, ``head`` and ``aux_head`` (None
+    without aux)."""
+    aux_stage = 2
+
+    def forward(self, x):
+        feats = self.backbone(x)
+        outs = [self.head(*feats)]
+        if self.aux_head is not None:
+            outs.append(self.aux_head(feats[self.aux_stage]))
+        return tuple(resize(o, x.shape[-2:]) for o in outs)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_model_weights", "rng_state",
-           "set_rng_state", "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_model_weights", "is_mxnet_params",
+           "rng_state", "set_rng_state", "CheckpointError"]
 
 
 class CheckpointError(RuntimeError):
@@ -37,6 +37,11 @@ def save_checkpoint(state: dict, path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def is_mxnet_params(path) -> bool:
+    """True for an MXNet ``.params`` (NDArray list) file, whatever its extension."""
+    return Path(path).is_file() and _sniff(Path(path)) == "mxnet"
 
 
 def _sniff(path: Path) -> str:

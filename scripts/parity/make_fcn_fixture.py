@@ -5,8 +5,9 @@ Run under a throwaway MXNet environment (scripts/parity/requirements.txt), never
     git -C /path/to/BebDong+MXNetSeg archive HEAD -- mxnetseg | tar -x -C /tmp/mxorig
     /tmp/mxvenv/bin/python scripts/parity/make_fcn_fixture.py /tmp/mxorig tests/fixtures/mxnet
 
-Every weight is drawn from a generator seeded by crc32 of its parameter name (``seeded_array``;
-tests/test_mxnet_import.py has the same function), so no weights file needs to be stored.
+Every weight is drawn from a generator seeded by crc32 of its parameter name (``seeded_array``
+of original.py; tests/parity.py has the same function), so no weights file needs to be stored.
+The other models' fixtures come from ``original.py fixture``.
 Writes, in the output folder:
   fcn_resnet18_aux_names.json  [[name, shape, sum], ...] of FCNResNet(5, resnet18, aux, dilate)
   fcn_resnet50_aux_names.json  [[name, shape], ...] of the resnet50 (v1s) variant (names only)
@@ -17,27 +18,13 @@ Writes, in the output folder:
 """
 import json
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from original import seeded_array   # same directory: the one weight generator
+
 SIZE = 64      # input size == crop size, so the original's output size equals ours
-
-
-def seeded_array(name, shape):
-    """Deterministic, non-trivial values for parameter ``name``: He-scaled conv weights,
-    gamma in [0.5, 1.5], beta/mean/bias ~ N(0, 0.1^2), running_var in [0.5, 2]."""
-    rs = np.random.RandomState(zlib.crc32(name.encode("utf-8")))
-    last = name.rsplit(".", 1)[-1]
-    if last == "weight" and len(shape) == 4:
-        fan_in = int(np.prod(shape[1:]))
-        return (rs.standard_normal(shape) * np.sqrt(1.0 / fan_in)).astype(np.float32)
-    if last == "gamma":
-        return rs.uniform(0.5, 1.5, shape).astype(np.float32)
-    if last == "running_var":
-        return rs.uniform(0.5, 2.0, shape).astype(np.float32)
-    return (rs.standard_normal(shape) * 0.1).astype(np.float32)
 
 
 def build(FCNResNet, backbone, mx):

@@ -1,26 +1,31 @@
 """Parameter-name maps from the original MXNet models (``Block.save_parameters`` names) to ours.
 
 ``MXNET_NAME_MAPS[canonical model name]`` is ``fn(mxnet_name, model) -> our state-dict key``
-(or None when the name has no counterpart). Add a model by writing its function and
-registering it with ``@register_mxnet_map("ModelName")``.
+(or None when the name has no counterpart). One module of this package per model family holds
+its functions, registered with ``@register_mxnet_map("ModelName")``; every module here is
+imported with the package.
 
 Common pieces: MXNet BatchNorm ``gamma/beta/running_mean/running_var`` (``moving_*`` in some
-exports) become ``weight/bias/running_mean/running_var``; conv weights are OIHW on both sides.
+exports) become ``weight/bias/running_mean/running_var``, PReLU ``alpha`` becomes ``weight``;
+conv weights are OIHW and dense weights (out, in) on both sides.
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 import torch.nn as nn
 
-__all__ = ["MXNET_NAME_MAPS", "register_mxnet_map", "map_names", "bn_suffix"]
+__all__ = ["MXNET_NAME_MAPS", "register_mxnet_map", "map_names", "bn_suffix", "rename",
+           "resnet_base_name", "fcn_head_name"]
 
 MXNET_NAME_MAPS: dict[str, Callable[[str, nn.Module], Optional[str]]] = {}
 
 _BN = {"gamma": "weight", "beta": "bias", "running_mean": "running_mean",
        "running_var": "running_var", "moving_mean": "running_mean", "moving_var": "running_var"}
-_PARAM = {"weight": "weight", "bias": "bias", **_BN}
+_PARAM = {"weight": "weight", "bias": "bias", "alpha": "weight", **_BN}
 
 
 def register_mxnet_map(*names: str):
@@ -37,6 +42,21 @@ def bn_suffix(name: str) -> Optional[tuple[str, str]]:
     return (stem, _PARAM[last]) if stem and last in _PARAM else None
 
 
+def rename(name: str, rules: Iterable[tuple[str, str]]) -> Optional[str]:
+    """Rewrite ``name``'s module path with the first rule whose pattern fully matches it
+    (``re.fullmatch``, replacement with ``\\1``-style groups) and convert its parameter suffix;
+    None when no rule matches."""
+    split = bn_suffix(name)
+    if split is None:
+        return None
+    stem, suffix = split
+    for pattern, repl in rules:
+        m = re.fullmatch(pattern, stem)
+        if m:
+            return f"{m.expand(repl)}.{suffix}"
+    return None
+
+
 # --- ResNet v1b/v1s (GluonCV) as SegBaseResNet holds it -> timm features_only ResNet --------
 # GluonCV and timm use the same structure names: conv1 (v1s: Sequential conv,bn,relu,conv,bn,
 # relu,conv -- same indices), bn1, layerN.i.{conv1,bn1,conv2,bn2[,conv3,bn3]},
@@ -44,11 +64,17 @@ def bn_suffix(name: str) -> Optional[tuple[str, str]]:
 _RESNET = re.compile(r"^(conv1(\.\d+)?|bn1|layer[1-4]\.\d+\.(conv[1-3]|bn[1-3]|downsample\.[01]))$")
 
 
-def resnet_base_name(name: str) -> Optional[str]:
+def resnet_base_name(name: str, prefix: str = "", ours: str = "backbone") -> Optional[str]:
+    """A GluonCV ResNet trunk parameter (``conv1.0.weight``, ``layer3.4.bn2.gamma``; under
+    ``prefix`` when the original nests the trunk) -> ``<ours>.body.<same>.<suffix>``."""
+    if prefix:
+        if not name.startswith(prefix):
+            return None
+        name = name[len(prefix):]
     split = bn_suffix(name)
     if split is None or not _RESNET.match(split[0]):
         return None
-    return f"backbone.body.{split[0]}.{split[1]}"
+    return f"{ours}.body.{split[0]}.{split[1]}"
 
 
 def fcn_head_name(prefix: str, rest: str, head: nn.Module) -> Optional[str]:
@@ -64,16 +90,6 @@ def fcn_head_name(prefix: str, rest: str, head: nn.Module) -> Optional[str]:
     return None
 
 
-@register_mxnet_map("FCNResNet")
-def fcn_resnet_name(name: str, model: nn.Module) -> Optional[str]:
-    for prefix in ("head", "aux_head"):
-        if name.startswith(prefix + "."):
-            head = getattr(model, prefix, None)
-            return fcn_head_name(prefix, name[len(prefix) + 1:], head) if head is not None \
-                else None
-    return resnet_base_name(name)
-
-
 def map_names(model: nn.Module, names) -> tuple[dict[str, str], list[str]]:
     """(mxnet name -> our key, unmapped mxnet names) for ``model``'s registered map."""
     key = type(model).__name__
@@ -86,3 +102,8 @@ def map_names(model: nn.Module, names) -> tuple[dict[str, str], list[str]]:
         ours = fn(n, model)
         (unmapped.append(n) if ours is None else mapped.__setitem__(n, ours))
     return mapped, unmapped
+
+
+# every module of this package is one family's maps, registering itself on import
+for _info in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_info.name}")
