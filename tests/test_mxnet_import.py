@@ -127,6 +127,16 @@ def test_fcn_resnet18_parity_with_mxnet(r18_params):
     assert max(diffs) <= 1e-4, diffs
 
 
+def test_create_model_detects_mxnet_by_content_not_extension(r18_params, tmp_path):
+    odd = tmp_path / "weights.pth"                      # an MXNet file with a PyTorch name
+    odd.write_bytes(r18_params.read_bytes())
+    model = create_model("fcn", 5, backbone="resnet18", aux=True, dilate=True,
+                         checkpoint=odd).eval()
+    with torch.no_grad():
+        out = model(torch.from_numpy(np.load(FIX / "fcn_input.npy")))[0].numpy()
+    assert np.abs(out - np.load(FIX / "fcn_resnet18_aux_out.npy")[0]).max() <= 1e-4
+
+
 # --- strict loading -----------------------------------------------------------------------------
 
 def _rewrite(src, dst, edit):
