@@ -45,9 +45,9 @@ def _timm_name(name: str) -> str:
     return BACKBONES[key]
 
 
-def _local_weights(arch: str, pretrained) -> Path | None:
+def _local_weights(arch: str, pretrained, tag: str = PRETRAINED_TAG) -> Path | None:
     """A local weights file: ``pretrained`` itself when it is a path, or one found in
-    ``$MXNETSEG_PRETRAINED_DIR`` named ``<arch>.gluon_in1k.*`` / ``<arch>.*``."""
+    ``$MXNETSEG_PRETRAINED_DIR`` named ``<arch>.<tag>.*`` / ``<arch>.*``."""
     if isinstance(pretrained, (str, os.PathLike)):
         path = Path(pretrained).expanduser()
         if not path.is_file():
@@ -55,11 +55,34 @@ def _local_weights(arch: str, pretrained) -> Path | None:
         return path
     folder = os.environ.get("MXNETSEG_PRETRAINED_DIR")
     if folder:
-        for stem in (f"{arch}.{PRETRAINED_TAG}", arch):
+        for stem in (f"{arch}.{tag}", arch):
             for ext in (".safetensors", ".pth", ".pt", ".bin"):
                 if (Path(folder) / (stem + ext)).is_file():
                     return Path(folder) / (stem + ext)
     return None
+
+
+def timm_model(arch: str, name: str, pretrained, tag: str = PRETRAINED_TAG, **kwargs):
+    """``timm.create_model(arch, **kwargs)``; with ``pretrained`` (True or a local file) its
+    ``<arch>.<tag>`` ImageNet weights, and when they cannot be had an error that says how to
+    provide them offline. ``name`` is the backbone's name as the user wrote it."""
+    local = _local_weights(arch, pretrained, tag) if pretrained else None
+    if local is not None:
+        kwargs["pretrained_cfg_overlay"] = {"file": str(local)}
+    try:
+        return timm.create_model(f"{arch}.{tag}" if pretrained else arch,
+                                 pretrained=bool(pretrained), **kwargs)
+    except Exception as err:  # noqa: BLE001 - timm/hub raise many kinds when offline
+        if not pretrained:
+            raise
+        raise RuntimeError(
+            f"could not load ImageNet weights for backbone {name!r} (timm '{arch}.{tag}'): "
+            f"{type(err).__name__}: {err}\n"
+            f"Offline? Download that model's weights file (e.g. model.safetensors from the "
+            f"Hugging Face repo timm/{arch}.{tag}) on a connected machine, then either set "
+            f"backbone_init.pretrained_path: /path/to/file in the config, or put it in a folder "
+            f"as {arch}.{tag}.safetensors and export MXNETSEG_PRETRAINED_DIR=/that/folder. Or "
+            f"train from scratch with backbone_init.manner: null.") from err
 
 
 class ResNetBackbone(nn.Module):
@@ -77,24 +100,7 @@ class ResNetBackbone(nn.Module):
         arch = _timm_name(name)
         kwargs = dict(features_only=True, out_indices=(1, 2, 3, 4), output_stride=output_stride,
                       norm_layer=get_norm_layer(norm_layer), zero_init_last=False)
-        local = _local_weights(arch, pretrained) if pretrained else None
-        if local is not None:
-            kwargs["pretrained_cfg_overlay"] = {"file": str(local)}
-        try:
-            self.body = timm.create_model(f"{arch}.{PRETRAINED_TAG}" if pretrained else arch,
-                                          pretrained=bool(pretrained), **kwargs)
-        except Exception as err:  # noqa: BLE001 - timm/hub raise many kinds when offline
-            if not pretrained:
-                raise
-            raise RuntimeError(
-                f"could not load ImageNet weights for backbone {name!r} (timm "
-                f"'{arch}.{PRETRAINED_TAG}'): {type(err).__name__}: {err}\n"
-                f"Offline? Download that model's weights file (e.g. model.safetensors from the "
-                f"Hugging Face repo timm/{arch}.{PRETRAINED_TAG}) on a connected machine, then "
-                f"either set backbone_init.pretrained_path: /path/to/file in the config, or put it "
-                f"in a folder as {arch}.{PRETRAINED_TAG}.safetensors and export "
-                f"MXNETSEG_PRETRAINED_DIR=/that/folder. Or train from scratch with "
-                f"backbone_init.manner: null.") from err
+        self.body = timm_model(arch, name, pretrained, **kwargs)
         self.name = str(name).lower()
         self.output_stride = output_stride
         self.channels = tuple(self.body.feature_info.channels())

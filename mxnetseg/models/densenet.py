@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import timm
 import torch.nn as nn
 
-from .backbones import _local_weights
+from .backbones import timm_model
 from .layers import get_norm_layer
 
 __all__ = ["DenseNetBackbone", "DENSENET_CHANNELS"]
@@ -49,23 +48,7 @@ class DenseNetBackbone(nn.Module):
         get_norm_layer(norm_layer)                      # validates the name
         norm = _TIMM_NORMS[str(norm_layer).lower()] if isinstance(norm_layer, str) else norm_layer
         kwargs = dict(num_classes=0, norm_layer=norm)
-        local = _local_weights(key, pretrained) if pretrained else None
-        if local is not None:
-            kwargs["pretrained_cfg_overlay"] = {"file": str(local)}
-        try:
-            net = timm.create_model(f"{key}.{PRETRAINED_TAG}" if pretrained else key,
-                                    pretrained=bool(pretrained), **kwargs)
-        except Exception as err:  # noqa: BLE001 - timm/hub raise many kinds when offline
-            if not pretrained:
-                raise
-            raise RuntimeError(
-                f"could not load ImageNet weights for backbone {name!r} (timm "
-                f"'{key}.{PRETRAINED_TAG}'): {type(err).__name__}: {err}\n"
-                f"Offline? Download that model's weights file (e.g. model.safetensors from the "
-                f"Hugging Face repo timm/{key}.{PRETRAINED_TAG}) on a connected machine, then "
-                f"either set backbone_init.pretrained_path: /path/to/file in the config, or put it "
-                f"in a folder as {key}.safetensors and export MXNETSEG_PRETRAINED_DIR=/that/folder."
-                f" Or train from scratch with backbone_init.manner: null.") from err
+        net = timm_model(key, name, pretrained, PRETRAINED_TAG, **kwargs)
         f = dict(net.features.named_children())
         self.stem = nn.Sequential(OrderedDict((n, f[n]) for n in ("conv0", "norm0", "pool0")))
         self.layer1 = nn.Sequential(OrderedDict(denseblock1=f["denseblock1"]))
