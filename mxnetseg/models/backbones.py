@@ -45,7 +45,7 @@ def _timm_name(name: str) -> str:
     return BACKBONES[key]
 
 
-def _local_weights(arch: str, pretrained, tag: str = PRETRAINED_TAG) -> Path | None:
+def local_weights(arch: str, pretrained, tag: str = PRETRAINED_TAG) -> Path | None:
     """A local weights file: ``pretrained`` itself when it is a path, or one found in
     ``$MXNETSEG_PRETRAINED_DIR`` named ``<arch>.<tag>.*`` / ``<arch>.*``."""
     if isinstance(pretrained, (str, os.PathLike)):
@@ -66,7 +66,7 @@ def timm_model(arch: str, name: str, pretrained, tag: str = PRETRAINED_TAG, **kw
     """``timm.create_model(arch, **kwargs)``; with ``pretrained`` (True or a local file) its
     ``<arch>.<tag>`` ImageNet weights, and when they cannot be had an error that says how to
     provide them offline. ``name`` is the backbone's name as the user wrote it."""
-    local = _local_weights(arch, pretrained, tag) if pretrained else None
+    local = local_weights(arch, pretrained, tag) if pretrained else None
     if local is not None:
         kwargs["pretrained_cfg_overlay"] = {"file": str(local)}
     try:

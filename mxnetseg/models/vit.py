@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file as load_safetensors
 from timm.models.vision_transformer import Block
 
-from .backbones import _local_weights
+from .backbones import local_weights
 
 __all__ = ["VIT_CONFIGS", "VisionTransformer", "vit_config"]
 
@@ -97,7 +97,7 @@ class VisionTransformer(nn.Module):
 
     def _load_pretrained(self, pretrained):
         arch = TIMM_WEIGHTS.get(self.name)
-        local = _local_weights(arch or self.name, pretrained)
+        local = local_weights(arch or self.name, pretrained)
         if local is None and arch is None:
             raise ValueError(f"no ImageNet weights exist for {self.name!r}; pass a state dict "
                              f"path as pretrained_base or train from scratch")
