@@ -130,3 +130,8 @@ def test_eprnet_trunk_weights(tmp_path):
     dst = create_model("eprnet", 19, pretrained_base=str(tmp_path / "w.pth")).backbone
     assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(),
                                                  dst.state_dict().values()))
+
+
+def test_eprnet_rejects_another_backbone_with_the_config_fix():
+    with torch.device("meta"), pytest.raises(ValueError, match="backbone: eprnet_cls"):
+        create_model("eprnet", 19, backbone="resnet101")   # the config's default backbone

@@ -120,8 +120,9 @@ class EPRNet(nn.Module):
         super().__init__()
         if backbone not in (None, "eprnet_cls"):
             raise ValueError(f"EPRNet has its own trunk (EPRNet-Cls) and takes only backbone "
-                             f"None or 'eprnet_cls'; got {backbone!r}. Use light=True for the "
-                             f"light trunk.")
+                             f"None or 'eprnet_cls'; got {backbone!r}. In a config write "
+                             f"'backbone: eprnet_cls' (and 'model_kwargs: {{light: true}}' for "
+                             f"the light trunk).")
         fixed_output_stride("EPRNet", 8, output_stride)
         norm = get_norm_layer(norm_layer)
         self.backbone = EPRNetCls(light, norm_layer=norm_layer, pretrained=pretrained_base)
