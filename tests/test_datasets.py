@@ -477,3 +477,24 @@ def test_camvid_low_resolution_folder(tmp_path):
     assert ds.root == tmp_path / 'CamVid'
     with pytest.raises(FileNotFoundError, match='CamVidFull'):
         get_dataset('CamVid', data_root=tmp_path, split='test')
+
+
+@pytest.mark.parametrize('name,image,label,skips', [
+    ('ADE20K', 'images/training/{}.jpg', 'annotations/training/{}.png', True),
+    ('BDD100K', 'images/train/{}.jpg', 'labels/train/{}_train_id.png', False),
+    ('Mapillary', 'train/images/{}.jpg', 'train/labels/{}.png', False)])
+def test_folder_walks_with_an_unlabelled_image(tmp_path, name, image, label, skips):
+    with pytest.raises(FileNotFoundError, match=f'{name}: image folder .* not found'):
+        get_dataset(name, root=tmp_path, split='train')
+    for n in ('a', 'b'):
+        _write_image(tmp_path / image.format(n))
+    _write_label(tmp_path / label.format('a'), [0])
+    if skips:    # the original's ADE20K walk skips it
+        assert [p[0].name for p in get_dataset(name, root=tmp_path, split='train').pairs] == \
+            ['a.jpg']
+    else:        # BDD100K and Mapillary: an error naming both files
+        with pytest.raises(FileNotFoundError, match=rf"{name}: no label .*{label.format('b')}"
+                                                    rf" for image .*{image.format('b')}"):
+            get_dataset(name, root=tmp_path, split='train')
+    test = get_dataset(name, root=tmp_path, split='train', mode='test')
+    assert [(p[0].name, p[1] is None) for p in test.pairs] == [('a.jpg', False), ('b.jpg', True)]

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import SegmentationDataset, register_dataset
-from .splitlist import pair_existing, shift_down
+from .splitlist import shift_down
 
 __all__ = ['ADE20K']
 
@@ -117,15 +117,11 @@ class ADE20K(SegmentationDataset):
 
     def _get_pairs(self, split):
         folder = 'training' if split == 'train' else 'validation'
-        img_dir = self.root / 'images' / folder
-        if not img_dir.is_dir():
-            raise FileNotFoundError(f'ADE20K: image folder {img_dir} not found; '
-                                    f'{self._layout_hint()} (set data_root / $MXNETSEG_DATA '
-                                    f'or pass root=)')
+        img_dir = self._image_dir(self.root / 'images' / folder)
         label_dir = self.root / 'annotations' / folder
         # The original skips images without annotation; test mode needs none.
-        return pair_existing(sorted(img_dir.glob('*.jpg')),
-                             lambda img: label_dir / f'{img.stem}.png', self.mode == 'test')
+        return self._pair_files(sorted(img_dir.glob('*.jpg')),
+                                lambda img: label_dir / f'{img.stem}.png')
 
     def _map_label(self, raw):
         return shift_down(raw)

@@ -145,6 +145,31 @@ class SegmentationDataset(torch.utils.data.Dataset):
                     f'{name}: {len(missing)} image(s) of split {split!r} have no label, e.g. '
                     f'{missing[0]}; mode {mode!r} needs labels, use mode="test" for image-only splits')
 
+    # -- helpers for the folder-walking loaders (ADE20K, Cityscapes, BDD100K, Mapillary) --
+    def _image_dir(self, path):
+        """``path`` when it is a folder; else an error naming it and the expected layout."""
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f'{type(self).__name__}: image folder {path} not found; '
+                                    f'{self._layout_hint()} (set data_root / $MXNETSEG_DATA '
+                                    f'or pass root=)')
+        return path
+
+    def _pair_files(self, images, label_for, unlabelled='skip'):
+        """(image, label) for each image, ``label_for(image)`` naming its label file. In test
+        mode a missing label becomes None; otherwise the image is skipped (``'skip'``, as the
+        original's folder walks do) or is an error naming both files (``'error'``)."""
+        pairs = []
+        for img in images:
+            label = label_for(img)
+            if label.is_file():
+                pairs.append((img, label))
+            elif self.mode == 'test':
+                pairs.append((img, None))
+            elif unlabelled == 'error':
+                raise FileNotFoundError(f'{type(self).__name__}: no label {label} for image '
+                                        f'{img}; {self._layout_hint()}')
+        return pairs
+
     # -- subclass hooks -------------------------------------------------------------
     def _get_pairs(self, split):
         """Return [(image_path, label_path or None), ...] for ``split``."""

@@ -34,23 +34,10 @@ class BDD100K(SegmentationDataset):
                 '(BDD100K seg: train, val; test has images only)')
 
     def _get_pairs(self, split):
-        img_dir = self.root / 'images' / split
-        if not img_dir.is_dir():
-            raise FileNotFoundError(f'BDD100K: image folder {img_dir} not found; '
-                                    f'{self._layout_hint()} (set data_root / $MXNETSEG_DATA '
-                                    f'or pass root=)')
+        img_dir = self._image_dir(self.root / 'images' / split)
         label_dir = self.root / 'labels' / split
-        pairs = []
-        for img in sorted(img_dir.rglob('*.jpg')):
-            label = label_dir / f'{img.stem}_train_id.png'
-            if label.is_file():
-                pairs.append((img, label))
-            elif self.mode == 'test':
-                pairs.append((img, None))
-            else:
-                raise FileNotFoundError(f'BDD100K: no label {label} for image {img}; '
-                                        f'{self._layout_hint()}')
-        return pairs
+        return self._pair_files(sorted(img_dir.rglob('*.jpg')),
+                                lambda img: label_dir / f'{img.stem}_train_id.png', 'error')
 
     def _map_label(self, raw):
         return void_to_ignore(raw, 255)

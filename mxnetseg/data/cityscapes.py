@@ -4,7 +4,6 @@ from pathlib import Path
 import numpy as np
 
 from .base import IGNORE_INDEX, DataError, SegmentationDataset, register_dataset
-from .splitlist import pair_existing
 
 __all__ = ['Cityscapes', 'CityCoarse', 'TRAIN_ID_TO_LABEL_ID', 'LABEL_ID_TO_TRAIN_ID',
            'train_id_to_label_id']
@@ -70,11 +69,7 @@ class Cityscapes(SegmentationDataset):
         return pairs
 
     def _split_pairs(self, split, gt='gtFine'):
-        img_dir = self.root / 'leftImg8bit' / split
-        if not img_dir.is_dir():
-            raise FileNotFoundError(f'{type(self).__name__}: image folder {img_dir} not found; '
-                                    f'{self._layout_hint()} (set data_root / $MXNETSEG_DATA '
-                                    f'or pass root=)')
+        img_dir = self._image_dir(self.root / 'leftImg8bit' / split)
         label_dir = self.root / gt / split
         if self.mode != 'test' and not label_dir.is_dir():
             raise FileNotFoundError(f'{type(self).__name__}: label folder {label_dir} not found; '
@@ -82,8 +77,7 @@ class Cityscapes(SegmentationDataset):
         def label_for(img):
             stem = img.name[:-len('_leftImg8bit.png')]
             return label_dir / img.parent.name / f'{stem}_{gt}_labelIds.png'
-        return pair_existing(sorted(img_dir.glob('*/*_leftImg8bit.png')), label_for,
-                             self.mode == 'test')
+        return self._pair_files(sorted(img_dir.glob('*/*_leftImg8bit.png')), label_for)
 
     def _map_label(self, raw):
         lo, hi = int(raw.min()), int(raw.max())

@@ -68,18 +68,10 @@ class Mapillary(SegmentationDataset):
                              f'or trainval')
         pairs = []
         for name in (('train', 'val') if split == 'trainval' else (split,)):
-            img_dir = self.root / name / 'images'
-            if not img_dir.is_dir():
-                raise FileNotFoundError(f'Mapillary: image folder {img_dir} not found; '
-                                        f'{self._layout_hint()} (set data_root / '
-                                        f'$MXNETSEG_DATA or pass root=)')
-            for img in sorted(img_dir.rglob('*.jpg')):
-                label = self.root / name / 'labels' / f'{img.stem}.png'
-                if label.is_file() or self.mode == 'test':
-                    pairs.append((img, label if label.is_file() else None))
-                else:
-                    raise FileNotFoundError(f'Mapillary: no label {label} for image {img}; '
-                                            f'{self._layout_hint()}')
+            img_dir = self._image_dir(self.root / name / 'images')
+            labels = self.root / name / 'labels'
+            pairs += self._pair_files(sorted(img_dir.rglob('*.jpg')),
+                                      lambda img: labels / f'{img.stem}.png', 'error')
         return pairs
 
     def _map_label(self, raw):

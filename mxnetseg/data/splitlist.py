@@ -11,8 +11,8 @@ import numpy as np
 
 from .base import IGNORE_INDEX, DataError, SegmentationDataset
 
-__all__ = ['SplitListDataset', 'read_split_list', 'checked_pairs', 'pair_existing', 'shift_down',
-           'void_to_ignore', 'read_mat_label']
+__all__ = ['SplitListDataset', 'read_split_list', 'checked_pairs', 'shift_down', 'void_to_ignore',
+           'read_mat_label']
 
 
 def read_split_list(path, columns=(1, 1), what=''):
@@ -47,19 +47,6 @@ def checked_pairs(pairs, what='', labels_optional=False):
             lbl = None
         out.append((img, lbl))
     return out
-
-
-def pair_existing(images, label_for, keep_unlabelled=False):
-    """(image, label) for every image whose label file exists, as the original's folder walks
-    do; with ``keep_unlabelled`` (test mode) the others are kept with label None."""
-    pairs = []
-    for img in images:
-        label = label_for(img)
-        if label.is_file():
-            pairs.append((img, label))
-        elif keep_unlabelled:
-            pairs.append((img, None))
-    return pairs
 
 
 def shift_down(raw):
