@@ -14,7 +14,7 @@ import torch.nn as nn
 from . import register_model
 from .backbones import ResNetBackbone
 from .layers import (ASPPModule, C4HeadModel, ConvBNAct, FCNHead, check_channels,
-                     fixed_output_stride, get_norm_layer, resize)
+                     dilated_output_stride, fixed_output_stride, get_norm_layer, resize)
 from .xception import Xception65
 
 
@@ -27,7 +27,7 @@ class DeepLabv3(C4HeadModel):
                  pretrained_base=False, output_stride=None):
         super().__init__()
         norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, output_stride or (8 if dilate else 32),
+        self.backbone = ResNetBackbone(backbone, dilated_output_stride(dilate, output_stride),
                                        norm_layer, pretrained_base)
         c3_ch, c4_ch = self.backbone.channels[2:]
         self.head = nn.Sequential(OrderedDict(
@@ -65,7 +65,7 @@ class DeepLabv3PlusR(nn.Module):
                  pretrained_base=False, output_stride=None):
         super().__init__()
         norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, output_stride or (8 if dilate else 32),
+        self.backbone = ResNetBackbone(backbone, dilated_output_stride(dilate, output_stride),
                                        norm_layer, pretrained_base)
         check_channels("DeepLabv3PlusR", self.backbone, c4=2048)
         self.head = DeepLabPlusHead(nclass, 2048, self.backbone.channels[0], norm)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from . import register_model
 from .backbones import MobileNetV2Backbone, ResNetBackbone
-from .layers import C4HeadModel, FCNHead, fixed_output_stride, get_norm_layer
+from .layers import (C4HeadModel, FCNHead, dilated_output_stride, fixed_output_stride,
+                     get_norm_layer)
 
 
 @register_model("FCNResNet", aliases=("fcn", "fcn_resnet"))
@@ -17,7 +18,7 @@ class FCNResNet(C4HeadModel):
                  pretrained_base=False, output_stride=None, drop=0.1):
         super().__init__()
         norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, output_stride or (8 if dilate else 32),
+        self.backbone = ResNetBackbone(backbone, dilated_output_stride(dilate, output_stride),
                                        norm_layer, pretrained_base)
         c3_ch, c4_ch = self.backbone.channels[2:]
         self.head = FCNHead(c4_ch, nclass, norm, drop)

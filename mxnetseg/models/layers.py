@@ -10,7 +10,7 @@ import torch.nn.functional as F
 __all__ = ["C4HeadModel", "StageHeadModel", "get_norm_layer", "ConvBNAct", "FCNHead", "resize",
            "AuxHead", "GlobalFlow", "PPModule", "LateralFusion", "GCN", "ASPPModule",
            "DenseASPPModule", "SelfAttentionModule", "ChannelAttention", "fixed_output_stride",
-           "check_channels"]
+           "dilated_output_stride", "check_channels"]
 
 _NORMS = {"bn": "BN", "syncbn": "SyncBN", "gn": "GN"}
 
@@ -247,6 +247,12 @@ def fixed_output_stride(model: str, forced: int, output_stride=None) -> int:
                          f"got output_stride={output_stride}. Leave output_stride unset for "
                          f"this model.")
     return forced
+
+
+def dilated_output_stride(dilate: bool, output_stride=None) -> int:
+    """The models that honour ``dilate`` as the original: output stride 8 (``dilate``) or 32;
+    an explicit ``output_stride`` (8, 16, 32: our addition) wins."""
+    return output_stride or (8 if dilate else 32)
 
 
 def check_channels(model: str, backbone, **required: int) -> None:
