@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Optional
 import torch.nn as nn
 
 __all__ = ["MXNET_NAME_MAPS", "register_mxnet_map", "map_names", "bn_suffix", "rename",
-           "resnet_base_name", "fcn_head_name"]
+           "CONV_MODULE", "cbr_rules", "resnet_base_name", "fcn_head_name", "fcn_heads_key"]
 
 MXNET_NAME_MAPS: dict[str, Callable[[str, nn.Module], Optional[str]]] = {}
 
@@ -57,6 +57,17 @@ def rename(name: str, rules: Iterable[tuple[str, str]]) -> Optional[str]:
     return None
 
 
+# The original's ConvModule2d (``X.conv``, ``X.bn``) is our ConvBNAct Sequential (``X.0``,
+# ``X.1``): rename() rules for any module path.
+CONV_MODULE = ((r"(.+)\.conv", r"\1.0"), (r"(.+)\.bn", r"\1.1"))
+
+
+def cbr_rules(stems: str, repl: str = r"\1") -> tuple[tuple[str, str], ...]:
+    """CONV_MODULE for only the ConvModule2d's whose path fully matches the regex ``stems``
+    (one group), rewritten to ``repl`` + ``.0`` (conv) / ``.1`` (norm)."""
+    return tuple((rf"({stems})\.{part}", rf"{repl}.{i}") for i, part in enumerate(("conv", "bn")))
+
+
 # --- ResNet v1b/v1s (GluonCV) as SegBaseResNet holds it -> timm features_only ResNet --------
 # GluonCV and timm use the same structure names: conv1 (v1s: Sequential conv,bn,relu,conv,bn,
 # relu,conv -- same indices), bn1, layerN.i.{conv1,bn1,conv2,bn2[,conv3,bn3]},
@@ -88,6 +99,20 @@ def fcn_head_name(prefix: str, rest: str, head: nn.Module) -> Optional[str]:
     if stem == "conv2" and last in ("weight", "bias"):
         return f"{prefix}.{len(head) - 1}.{last}"
     return None
+
+
+def fcn_heads_key(name: str, model: nn.Module, paths) -> tuple[bool, Optional[str]]:
+    """(handled, our key) for a parameter of one of the original's FCNHeads at the module
+    ``paths`` (the same paths in both models); the key is None when our model lacks that head
+    (e.g. aux weights into a model built without aux)."""
+    for path in paths:
+        if name.startswith(path + "."):
+            try:
+                head = model.get_submodule(path)
+            except AttributeError:
+                return True, None
+            return True, fcn_head_name(path, name[len(path) + 1:], head)
+    return False, None
 
 
 def map_names(model: nn.Module, names) -> tuple[dict[str, str], list[str]]:

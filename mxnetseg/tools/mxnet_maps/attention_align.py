@@ -16,7 +16,7 @@ from typing import Optional
 
 import torch.nn as nn
 
-from . import bn_suffix, fcn_head_name, register_mxnet_map, resnet_base_name
+from . import bn_suffix, fcn_heads_key, register_mxnet_map, resnet_base_name
 from ...models.layers import ConvBNAct
 
 # model -> the FCNHead paths it holds (aux_head for all)
@@ -38,11 +38,9 @@ def _submodule(model: nn.Module, path: str) -> Optional[nn.Module]:
 def attention_align_name(name: str, model: nn.Module) -> Optional[str]:
     if not name.startswith(("head.", "aux_head.")):
         return resnet_base_name(name)
-    for prefix in ("aux_head", *_FCN_HEADS[type(model).__name__]):
-        if name.startswith(prefix + "."):
-            head = _submodule(model, prefix)
-            return fcn_head_name(prefix, name[len(prefix) + 1:], head) if head is not None \
-                else None
+    handled, ours = fcn_heads_key(name, model, ("aux_head", *_FCN_HEADS[type(model).__name__]))
+    if handled:
+        return ours
     stem, _, last = name.rpartition(".")
     if last in _DCN:
         return f"{stem}.{_DCN[last]}"

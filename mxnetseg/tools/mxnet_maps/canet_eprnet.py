@@ -10,29 +10,19 @@ from typing import Optional
 
 import torch.nn as nn
 
-from . import fcn_head_name, register_mxnet_map, rename, resnet_base_name
+from . import CONV_MODULE, fcn_heads_key, register_mxnet_map, rename, resnet_base_name
 
-# ConvModule2d parts -> ConvBNAct indices, for any module path (``.+`` keeps the rest as is)
-_CONV_MODULE = [(r"(.+)\.conv", r"\1.0"), (r"(.+)\.bn", r"\1.1"), (r"(.+)\.act\.act", r"\1.2")]
-# the original's FCNHeads inside a head: (path prefix in MXNet and ours)
+# ConvModule2d parts -> ConvBNAct indices (0 conv, 1 norm, 2 activation), any module path
+_CONV_MODULE = CONV_MODULE + ((r"(.+)\.act\.act", r"\1.2"),)
+# the original's FCNHeads (same paths in MXNet and ours)
 _FCN_HEADS = ("aux_head", "head.seg_head", "head.seg")
-
-
-def _fcn_head(name: str, model: nn.Module) -> Optional[str]:
-    for prefix in _FCN_HEADS:
-        if name.startswith(prefix + "."):
-            head = model
-            for part in prefix.split("."):
-                head = getattr(head, part, None)
-            return fcn_head_name(prefix, name[len(prefix) + 1:], head) if head is not None \
-                else None
-    return None
 
 
 @register_mxnet_map("CANetv1", "CANetv2")
 def canet_name(name: str, model: nn.Module) -> Optional[str]:
     if name.startswith(("head.", "aux_head.")):
-        return _fcn_head(name, model) or rename(name, _CONV_MODULE)
+        handled, ours = fcn_heads_key(name, model, _FCN_HEADS)
+        return ours if handled else rename(name, _CONV_MODULE)
     return resnet_base_name(name)
 
 

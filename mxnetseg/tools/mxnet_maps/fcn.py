@@ -5,14 +5,10 @@ from typing import Optional
 
 import torch.nn as nn
 
-from . import fcn_head_name, register_mxnet_map, resnet_base_name
+from . import fcn_heads_key, register_mxnet_map, resnet_base_name
 
 
 @register_mxnet_map("FCNResNet")
 def fcn_resnet_name(name: str, model: nn.Module) -> Optional[str]:
-    for prefix in ("head", "aux_head"):
-        if name.startswith(prefix + "."):
-            head = getattr(model, prefix, None)
-            return fcn_head_name(prefix, name[len(prefix) + 1:], head) if head is not None \
-                else None
-    return resnet_base_name(name)
+    handled, ours = fcn_heads_key(name, model, ("head", "aux_head"))
+    return ours if handled else resnet_base_name(name)

@@ -12,42 +12,19 @@ from typing import Optional
 
 import torch.nn as nn
 
-from . import bn_suffix, fcn_head_name, register_mxnet_map, resnet_base_name
+from . import CONV_MODULE, bn_suffix, fcn_heads_key, register_mxnet_map, rename, resnet_base_name
 
+# a ConvModule2d's conv/bn -> ConvBNAct 0/1; any other parameter keeps its path
+_ANY_PATH = CONV_MODULE + ((r"(.+)", r"\1"),)
 _DENSE_LAYER = {"0": "norm1", "2": "conv1", "3": "norm2", "5": "conv2"}
-
-
-def _conv_module(name: str) -> Optional[str]:
-    """``a.b.conv.weight`` / ``a.b.bn.gamma`` (a ConvModule2d) -> ``a.b.0.weight`` /
-    ``a.b.1.weight``; any other parameter keeps its path (suffix converted)."""
-    split = bn_suffix(name)
-    if split is None:
-        return None
-    stem, suffix = split
-    stem = re.sub(r"\.conv$", ".0", stem)
-    stem = re.sub(r"\.bn$", ".1", stem)
-    return f"{stem}.{suffix}"
-
-
-def _fcn_heads(name: str, model: nn.Module, prefixes) -> tuple[bool, Optional[str]]:
-    """(handled, key) for a parameter of one of the FCN heads at the given module paths (key
-    None when our model has no such head, e.g. a checkpoint with aux into a model without)."""
-    for prefix in prefixes:
-        if name.startswith(prefix + "."):
-            try:
-                head = model.get_submodule(prefix)
-            except AttributeError:
-                return True, None
-            return True, fcn_head_name(prefix, name[len(prefix) + 1:], head)
-    return False, None
 
 
 def _head_name(name: str, model: nn.Module, fcn_prefixes=()) -> Optional[str]:
     """FCN heads at ``fcn_prefixes``, then any ``head.`` parameter as a ConvModule2d path."""
-    handled, key = _fcn_heads(name, model, fcn_prefixes)
+    handled, key = fcn_heads_key(name, model, fcn_prefixes)
     if handled:
         return key
-    return _conv_module(name) if name.startswith("head.") else None
+    return rename(name, _ANY_PATH) if name.startswith("head.") else None
 
 
 @register_mxnet_map("SemanticFPN")

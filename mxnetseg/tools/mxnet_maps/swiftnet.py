@@ -12,7 +12,7 @@ from typing import Optional
 
 import torch.nn as nn
 
-from . import fcn_head_name, register_mxnet_map, rename, resnet_base_name
+from . import fcn_heads_key, register_mxnet_map, rename, resnet_base_name
 
 # every ConvModule2d of both heads, after the PPM branches are renumbered
 _CBR = (r"(ppool\.convs\.[0-3]|conv_c4|conv1x1|"
@@ -26,11 +26,9 @@ def _ppm_branch(m: re.Match) -> str:
 
 @register_mxnet_map("SwiftResNet", "SwiftResNetPr")
 def swiftnet_name(name: str, model: nn.Module) -> Optional[str]:
-    for prefix in ("head.seg_head", "aux_head"):
-        if name.startswith(prefix + "."):
-            head = model.head.seg_head if prefix == "head.seg_head" else model.aux_head
-            return None if head is None else \
-                fcn_head_name(prefix, name[len(prefix) + 1:], head)
+    handled, ours = fcn_heads_key(name, model, ("head.seg_head", "aux_head"))
+    if handled:
+        return ours
     if name.startswith("head."):
         return rename(re.sub(r"^ppool\.conv([1-4])\.", _ppm_branch, name[len("head."):]),
                       _RULES)

@@ -15,25 +15,7 @@ from typing import Optional
 
 import torch.nn as nn
 
-from . import bn_suffix, fcn_head_name, register_mxnet_map, rename, resnet_base_name
-
-
-def _cbr(stems: str, repl: str = r"\1") -> tuple[tuple[str, str], ...]:
-    """Rules for ConvModule2d's whose path fully matches the regex ``stems`` (one group),
-    rewritten to ``repl`` + ``.0`` (conv) / ``.1`` (norm)."""
-    return tuple((rf"({stems})\.{part}", rf"{repl}.{i}") for i, part in enumerate(("conv", "bn")))
-
-
-def _fcn_head(name: str, model: nn.Module, path: str) -> tuple[bool, Optional[str]]:
-    """(handled, our key) for a name under the FCNHead at ``path`` (a dotted path whose module
-    may be missing, e.g. aux weights into a model built without aux: key None)."""
-    if not name.startswith(path + "."):
-        return False, None
-    try:
-        head = model.get_submodule(path)
-    except AttributeError:
-        return True, None
-    return True, fcn_head_name(path, name[len(path) + 1:], head)
+from . import bn_suffix, cbr_rules, fcn_heads_key, register_mxnet_map, rename, resnet_base_name
 
 
 def _same_path(name: str, prefix: str = "backbone") -> Optional[str]:
@@ -46,16 +28,15 @@ def _same_path(name: str, prefix: str = "backbone") -> Optional[str]:
 _SPATIAL = {"conv7x7": 0, "conv3x3_1": 1, "conv3x3_2": 2, "conv1x1": 3}
 _BISENET_HEAD = (
     tuple(rule for stem, i in _SPATIAL.items()
-          for rule in _cbr(rf"head\.spatial_path\.{stem}", f"head.spatial_path.{i}"))
-    + _cbr(r"head\.(?:global_flow\.conv1x1|proj|fusion\.(?:proj|conv1x1_[12])|"
+          for rule in cbr_rules(rf"head\.spatial_path\.{stem}", f"head.spatial_path.{i}"))
+    + cbr_rules(r"head\.(?:global_flow\.conv1x1|proj|fusion\.(?:proj|conv1x1_[12])|"
            r"(?:refine_deep|refine_second)\.(?:conv3x3|conv1x1))"))
 
 
 def _bisenet_head(name: str, model: nn.Module) -> tuple[bool, Optional[str]]:
-    for path in ("head.seg", "aux_head.0", "aux_head.1"):
-        handled, ours = _fcn_head(name, model, path)
-        if handled:
-            return True, ours
+    handled, ours = fcn_heads_key(name, model, ("head.seg", "aux_head.0", "aux_head.1"))
+    if handled:
+        return True, ours
     if not name.startswith("head."):
         return False, None
     name = name.replace("head.refine_c4.", "head.refine_deep.", 1)
@@ -70,8 +51,8 @@ def bisenet_r_name(name: str, model: nn.Module) -> Optional[str]:
 
 
 _XCEPTION39 = (
-    _cbr(r"conv", "backbone.conv1")
-    + _cbr(r"layer[1-3]\.\d+\.(?:down|residual\.[0-2]\.pointwise)", r"backbone.\1")
+    cbr_rules(r"conv", "backbone.conv1")
+    + cbr_rules(r"layer[1-3]\.\d+\.(?:down|residual\.[0-2]\.pointwise)", r"backbone.\1")
     + ((r"(layer[1-3]\.\d+\.residual\.[0-2]\.depthwise)", r"backbone.\1"),))
 
 
@@ -84,10 +65,9 @@ def bisenet_x_name(name: str, model: nn.Module) -> Optional[str]:
 # --- FCNMobileNet ----------------------------------------------------------------------------
 @register_mxnet_map("FCNMobileNet")
 def fcn_mobilenet_name(name: str, model: nn.Module) -> Optional[str]:
-    for path in ("head", "aux_head"):
-        handled, ours = _fcn_head(name, model, path)
-        if handled:
-            return ours
+    handled, ours = fcn_heads_key(name, model, ("head", "aux_head"))
+    if handled:
+        return ours
     # GluonCV's ``features`` split into layer1..4 as the original does; paths kept
     return _same_path(name) if name.startswith(("layer1.", "layer2.", "layer3.", "layer4.")) \
         else None
@@ -95,13 +75,13 @@ def fcn_mobilenet_name(name: str, model: nn.Module) -> Optional[str]:
 
 # --- DeepLabv3PlusX --------------------------------------------------------------------------
 _XCEPTION65_TOP = ("conv", "bn", "block", "midflow.")
-_DEEPLAB_PLUS_HEAD = _cbr(r"head\.(?:aspp\.(?:branches\.\d+(?:\.conv1x1)?|projection)|"
+_DEEPLAB_PLUS_HEAD = cbr_rules(r"head\.(?:aspp\.(?:branches\.\d+(?:\.conv1x1)?|projection)|"
                           r"conv_c1|conv3x3)")
 
 
 @register_mxnet_map("DeepLabv3PlusX")
 def deeplabv3plus_x_name(name: str, model: nn.Module) -> Optional[str]:
-    handled, ours = _fcn_head(name, model, "head.head")
+    handled, ours = fcn_heads_key(name, model, ("head.head",))
     if handled:
         return ours
     if name.startswith("head."):

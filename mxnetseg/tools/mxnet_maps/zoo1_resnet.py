@@ -12,33 +12,11 @@ from typing import Optional
 
 import torch.nn as nn
 
-from . import fcn_head_name, register_mxnet_map, rename, resnet_base_name
-
-_CBR = ((r"(.+)\.conv", r"\1.0"), (r"(.+)\.bn", r"\1.1"))
-
-
-def _cbr(stems: str) -> tuple[tuple[str, str], ...]:
-    """Rules for ConvModule2d's whose path (without ``.conv``/``.bn``) fully matches the
-    regex ``stems``."""
-    return tuple((rf"({stems})\.{part}", rf"\1.{i}") for i, part in enumerate(("conv", "bn")))
-
+from . import CONV_MODULE, cbr_rules, fcn_heads_key, register_mxnet_map, rename, resnet_base_name
 
 # ASPPModule: the 1x1 and dilated branches and the projection are ConvModule2d; the image-pool
 # branch nests one as ``conv1x1``
-_ASPP = _cbr(r"head\.aspp\.(branches\.\d+(\.conv1x1)?|projection)")
-
-
-def _fcn_heads(name: str, model: nn.Module, *paths: str) -> tuple[bool, Optional[str]]:
-    """(handled, our key) for a name under one of the FCNHead module ``paths``; the key is
-    None when ``model`` lacks that head (e.g. aux weights into a model built without aux)."""
-    for path in paths:
-        if name.startswith(path + "."):
-            try:
-                head = model.get_submodule(path)
-            except AttributeError:
-                return True, None
-            return True, fcn_head_name(path, name[len(path) + 1:], head)
-    return False, None
+_ASPP = cbr_rules(r"head\.aspp\.(branches\.\d+(\.conv1x1)?|projection)")
 
 
 def _trunk_or(name: str, rules) -> Optional[str]:
@@ -55,12 +33,12 @@ def _numbered(name: str, prefix: str, kinds: dict[str, str]) -> Optional[str]:
     idx = block[len(kind):]
     if kind not in kinds or not idx.isdigit() or int(idx) < 1 or rest.count(".") != 1:
         return None
-    return rename(f"{prefix}{kinds[kind]}.{int(idx) - 1}.{rest}", _CBR)
+    return rename(f"{prefix}{kinds[kind]}.{int(idx) - 1}.{rest}", CONV_MODULE)
 
 
 @register_mxnet_map("PSPNet")
 def pspnet_name(name: str, model: nn.Module) -> Optional[str]:
-    handled, ours = _fcn_heads(name, model, "head.seg_head", "aux_head")
+    handled, ours = fcn_heads_key(name, model, ("head.seg_head", "aux_head"))
     if handled:
         return ours
     # PPModule conv1..conv4 (one per bin) -> convs.0..3
@@ -69,24 +47,24 @@ def pspnet_name(name: str, model: nn.Module) -> Optional[str]:
 
 @register_mxnet_map("DeepLabv3")
 def deeplabv3_name(name: str, model: nn.Module) -> Optional[str]:
-    handled, ours = _fcn_heads(name, model, "head.head", "aux_head")
+    handled, ours = fcn_heads_key(name, model, ("head.head", "aux_head"))
     return ours if handled else _trunk_or(name, _ASPP)
 
 
 @register_mxnet_map("DeepLabv3PlusR")
 def deeplabv3plus_r_name(name: str, model: nn.Module) -> Optional[str]:
-    handled, ours = _fcn_heads(name, model, "head.head")
+    handled, ours = fcn_heads_key(name, model, ("head.head",))
     if handled:
         return ours
-    return _trunk_or(name, _ASPP + _cbr(r"head\.(conv_c1|conv3x3)"))
+    return _trunk_or(name, _ASPP + cbr_rules(r"head\.(conv_c1|conv3x3)"))
 
 
 @register_mxnet_map("DenseASPP")
 def denseaspp_name(name: str, model: nn.Module) -> Optional[str]:
-    handled, ours = _fcn_heads(name, model, "head.head", "aux_head")
+    handled, ours = fcn_heads_key(name, model, ("head.head", "aux_head"))
     if handled:
         return ours
-    return (_trunk_or(name, _cbr(r"head\.dense_aspp\.projection"))
+    return (_trunk_or(name, cbr_rules(r"head\.dense_aspp\.projection"))
             or _numbered(name, "head.dense_aspp.", {"dilate": "dilate", "trans": "trans"}))
 
 
@@ -97,18 +75,18 @@ def danet_name(name: str, model: nn.Module) -> Optional[str]:
     if name.startswith(("head.pam.", "head.head.", "aux_head.")):
         # plain convs with bias (PAM q/k/v, classifiers = Sequential(Dropout, Conv)): same path
         return name if name.rpartition(".")[2] in ("weight", "bias") else None
-    return _trunk_or(name, _cbr(r"head\.(compress|proj)_(pam|cam)"))
+    return _trunk_or(name, cbr_rules(r"head\.(compress|proj)_(pam|cam)"))
 
 
 @register_mxnet_map("AttentionToScale")
 def attention_to_scale_name(name: str, model: nn.Module) -> Optional[str]:
-    handled, ours = _fcn_heads(name, model, "head.seg_head")
+    handled, ours = fcn_heads_key(name, model, ("head.seg_head",))
     if handled:
         return ours
     if name in ("head.conv1x1.weight", "head.conv1x1.bias"):
         return name
     # AuxHead (conv1 = ConvModule2d 1x1, conv2 = conv with bias) -> Sequential(ConvBNAct, Conv)
-    rules = _cbr(r"head\.conv3x3") + (
+    rules = cbr_rules(r"head\.conv3x3") + (
         (r"aux_head\.(\d+)\.conv1\.conv", r"aux_head.\1.0.0"),
         (r"aux_head\.(\d+)\.conv1\.bn", r"aux_head.\1.0.1"),
         (r"aux_head\.(\d+)\.conv2", r"aux_head.\1.1"))
