@@ -21,11 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from mxnetseg.models import (canonical_name, count_parameters, create_model,  # noqa: E402
-                             list_models)
+from mxnetseg.models import canonical_name, count_parameters, list_models  # noqa: E402
 from mxnetseg.config import load_config  # noqa: E402
 from mxnetseg.data.base import get_dataset_class  # noqa: E402
-from parity import fixture_tags, run_fixture  # noqa: E402
+from parity import fixture_tags, model_from_spec, run_fixture  # noqa: E402
 
 COUNTS = json.loads((REPO / "tests" / "fixtures" / "original_counts.json").read_text())
 PAPERS = {
@@ -68,11 +67,8 @@ BENCH = [
 
 
 def ours(row):
-    kwargs = dict(aux=row["aux"], dilate=row["dilate"], crop_size=row["crop"], **row["kwargs"])
-    if row["backbone"] is not None:
-        kwargs["backbone"] = row["backbone"]
     with torch.device("meta"):
-        model = create_model(row["model"], row["nclass"], **kwargs)
+        model = model_from_spec(row)
     return count_parameters(model, "trainable"), count_parameters(model, "all")
 
 

@@ -27,6 +27,7 @@ def fixture_tags():
 
 
 def model_from_spec(spec):
+    """Our model for a fixture spec or a row of original_counts.json, in eval mode."""
     kwargs = dict(aux=spec["aux"], dilate=spec["dilate"], crop_size=spec["crop"],
                   **spec["kwargs"])
     if spec["backbone"] is not None:

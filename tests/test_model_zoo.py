@@ -9,6 +9,7 @@ import torch
 
 from mxnetseg.models import count_parameters, create_model, get_model_builder, list_models
 from mxnetseg.models.layers import ChannelAttention, SelfAttentionModule
+from parity import model_from_spec
 
 NCLASS = 5
 RUN_SIZES = ((69, 93), (49, 37))   # odd, not multiples of any stride; batch 2 (BN on 1x1 maps)
@@ -90,11 +91,8 @@ README_PARAMS = {("FCNResNet", "resnet101"): 47.5, ("PSPNet", "resnet101"): 56.4
 
 
 def _build_meta(row):
-    kwargs = dict(aux=row["aux"], dilate=row["dilate"], crop_size=row["crop"], **row["kwargs"])
-    if row["backbone"] is not None:
-        kwargs["backbone"] = row["backbone"]
     with torch.device("meta"):   # counting needs no memory or time
-        return create_model(row["model"], row["nclass"], **kwargs)
+        return model_from_spec(row)
 
 
 def _check_counts(name):
