@@ -1,4 +1,5 @@
 """Dataset base class, file decoding, data-root resolution and the dataset registry."""
+import abc
 import difflib
 import io
 import os
@@ -100,7 +101,7 @@ def read_label(path):
 
 
 # ---------------------------------------------------------------------------- dataset
-class SegmentationDataset(torch.utils.data.Dataset):
+class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
     """File-pair segmentation dataset with GluonCV's four modes (SEED-MAP §7).
 
     Subclasses set the class attributes and implement ``_get_pairs(split)``; they override
@@ -171,9 +172,9 @@ class SegmentationDataset(torch.utils.data.Dataset):
         return pairs
 
     # -- subclass hooks -------------------------------------------------------------
+    @abc.abstractmethod
     def _get_pairs(self, split):
         """Return [(image_path, label_path or None), ...] for ``split``."""
-        raise NotImplementedError(f'{type(self).__name__} must implement _get_pairs(split)')
 
     def _map_label(self, raw):
         """Raw decoded label -> class ids with IGNORE_INDEX for void (identity by default).
