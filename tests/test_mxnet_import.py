@@ -1,9 +1,10 @@
 """MXNet .params import: the numpy reader, the FCNResNet name map, strict loading, the convert
-command, and output parity with the ORIGINAL MXNet FCNResNet.
+and eval commands on an original file (output parity of every model: test_parity.py).
 
-Fixtures (tests/fixtures/mxnet) come from scripts/parity/make_fcn_fixture.py run on the original
-code under MXNet 1.9.1. Weights are not stored: both sides draw each parameter from a generator
-seeded by crc32 of its MXNet name (``seeded_array`` in tests/parity.py = the script's).
+Fixtures (tests/fixtures/mxnet) come from scripts/parity/original.py run on the original code
+under MXNet 1.9.1: ``fcn_r18`` (FCNResNet-R18, aux, OS8, nclass 5, crop 64), ``fcn_r50_names``
+and the reader's ``small.params``. Weights are not stored: both sides draw each parameter from a
+generator seeded by crc32 of its MXNet name (``seeded_array``).
 """
 import json
 from pathlib import Path
@@ -23,7 +24,7 @@ DTYPES = ("float32", "float64", "float16", "uint8", "int32", "int8", "int64")
 
 
 def r18_rows():
-    return json.loads((FIX / "fcn_resnet18_aux_names.json").read_text())
+    return json.loads((FIX / "fcn_r18.json").read_text())["params"]
 
 
 def r18_model(aux=True):
@@ -100,32 +101,13 @@ def test_fcn_resnet18_map_is_complete():
 
 
 def test_fcn_resnet50_v1s_map_is_complete():
-    rows = json.loads((FIX / "fcn_resnet50_aux_names.json").read_text())
+    rows = json.loads((FIX / "fcn_r50_names.json").read_text())
     assert any(r[0] == "conv1.6.weight" for r in rows)      # the v1s deep stem
     model = create_model("fcn", 5, backbone="resnet50", aux=True, dilate=True)
     _check_map_complete(model, rows)
 
 
-# --- parity with the original -----------------------------------------------------------------
-
-def test_seeded_generator_matches_the_fixture_script():
-    for name, shape, total in r18_rows():
-        assert seeded_array(name, tuple(shape)).astype(np.float64).sum() == \
-            pytest.approx(total, rel=1e-6, abs=1e-6), name
-
-
-def test_fcn_resnet18_parity_with_mxnet(r18_params):
-    model = r18_model()
-    load_model_weights(model, r18_params)
-    x = torch.from_numpy(np.load(FIX / "fcn_input.npy"))
-    want = np.load(FIX / "fcn_resnet18_aux_out.npy")           # (main, aux), eval mode
-    with torch.no_grad():
-        out = model(x)
-    assert len(out) == 2
-    diffs = [float(np.abs(o.numpy() - w).max()) for o, w in zip(out, want)]
-    print(f"FCNResNet-R18 parity max abs diff: main {diffs[0]:.3e}  aux {diffs[1]:.3e}")
-    assert max(diffs) <= 1e-4, diffs
-
+# --- loading by content ------------------------------------------------------------------------
 
 def test_create_model_detects_mxnet_by_content_not_extension(r18_params, tmp_path):
     odd = tmp_path / "weights.pth"                      # an MXNet file with a PyTorch name
@@ -133,8 +115,8 @@ def test_create_model_detects_mxnet_by_content_not_extension(r18_params, tmp_pat
     model = create_model("fcn", 5, backbone="resnet18", aux=True, dilate=True,
                          checkpoint=odd).eval()
     with torch.no_grad():
-        out = model(torch.from_numpy(np.load(FIX / "fcn_input.npy")))[0].numpy()
-    assert np.abs(out - np.load(FIX / "fcn_resnet18_aux_out.npy")[0]).max() <= 1e-4
+        out = model(torch.from_numpy(np.load(FIX / "fcn_r18_input.npy")))[0].numpy()
+    assert np.abs(out - np.load(FIX / "fcn_r18_out.npy")[0]).max() <= 1e-4
 
 
 # --- strict loading -----------------------------------------------------------------------------
@@ -199,9 +181,9 @@ def test_convert_command_writes_an_evaluable_checkpoint(r18_params, tmp_path):
     cfg = load_config(None, {**ckpt["config"], "backbone_init": {"manner": None}})
     model = build_model(cfg, ckpt["nclass"]).eval()
     load_model_weights(model, out)
-    want = np.load(FIX / "fcn_resnet18_aux_out.npy")
+    want = np.load(FIX / "fcn_r18_out.npy")
     with torch.no_grad():
-        got = model(torch.from_numpy(np.load(FIX / "fcn_input.npy")))[0].numpy()
+        got = model(torch.from_numpy(np.load(FIX / "fcn_r18_input.npy")))[0].numpy()
     assert np.abs(got - want[0]).max() <= 1e-4
 
 

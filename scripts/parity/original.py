@@ -10,9 +10,11 @@ Run under a throwaway MXNet environment (scripts/parity/requirements.txt), never
     /tmp/mxvenv/bin/python scripts/parity/original.py refresh /tmp/mxorig tests/fixtures/mxnet
     /tmp/mxvenv/bin/python scripts/parity/original.py names /tmp/mxorig OUT.json \
         MODEL BACKBONE NCLASS CROP [aux=1] [dilate=1] [key=value ...]
+    /tmp/mxvenv/bin/python scripts/parity/original.py reader /tmp/mxorig \
+        tests/fixtures/mxnet/small.params
 
-``counts`` builds every row of ``count_rows()`` (model, backbone, nclass, aux, crop, extra kwargs) and
-records trainable parameters (grad_req != 'null'), all parameters (+ BN running statistics) and,
+``counts`` builds every row of ``count_rows()`` (model, backbone, nclass, aux, crop, extra
+kwargs) and records trainable parameters (grad_req != 'null'), all parameters (+ BN running statistics) and,
 with aux on, the number of outputs.
 
 ``fixture`` builds one model (BACKBONE ``-`` for models that take none), sets every weight from
@@ -22,7 +24,8 @@ same function), runs one fixed input in inference mode and writes ``<tag>.json``
 SETR's fixtures use a small ViT the original lacks: make them with original_setr_small.py.
 No weights file is stored. ``refresh`` rebuilds every fixture in the folder from its recorded
 spec. ``names`` writes only [[name, shape], ...] (e.g. ``<model>_r101_names.json``: resnet101,
-nclass 19, crop 64, aux=1 dilate=1), for variants too big to run in the tests.
+nclass 19, crop 64, aux=1 dilate=1), for variants too big to run in the tests. ``reader``
+writes ``small.params``, a real ``mx.nd.save`` file of several dtypes for the reader's test.
 """
 import json
 import sys
@@ -198,6 +201,23 @@ def names(root, out_path, spec):
     print(out_path, len(rows), "names")
 
 
+def reader_fixture(root, out_path):
+    """A real ``mx.nd.save`` file for the numpy reader's test: the seeded FCNResNet-R18 head's
+    BN and last conv, one (2, 3) array per dtype under ``arg:`` names, one ``aux:`` vector."""
+    mx, REG = load_original(root)
+    spec = dict(model="FCNResNet", backbone="resnet18", nclass=5, aux=True, dilate=True,
+                crop=64, kwargs={})
+    params = build(mx, REG, spec, forward=False)[0]._collect_params_with_prefix()
+    small = {n: mx.nd.array(seeded_array(n, p.shape)) for n, p in params.items()
+             if n.startswith(("head.conv2.", "head.conv1.bn."))}
+    rs = np.random.RandomState(1)
+    for dt in ("float32", "float64", "float16", "uint8", "int32", "int8", "int64"):
+        small[f"arg:dtype_{dt}"] = mx.nd.array((rs.uniform(0, 100, (2, 3))).astype(dt), dtype=dt)
+    small["aux:vector"] = mx.nd.array(np.arange(7, dtype=np.float32))
+    mx.nd.save(str(out_path), small)
+    print(out_path, {k: (v.shape, str(v.dtype)) for k, v in mx.nd.load(str(out_path)).items()})
+
+
 def refresh_specs(out_dir):
     """Every fixture already in ``out_dir``, by its recorded spec."""
     specs = {}
@@ -216,6 +236,8 @@ if __name__ == "__main__":
         fixture(sys.argv[2], sys.argv[3], {sys.argv[4]: parse_spec(sys.argv[5:])})
     elif cmd == "names" and len(sys.argv) >= 8:
         names(sys.argv[2], sys.argv[3], parse_spec(sys.argv[4:]))
+    elif cmd == "reader" and len(sys.argv) == 4:
+        reader_fixture(sys.argv[2], sys.argv[3])
     elif cmd == "refresh" and len(sys.argv) == 4:
         fixture(sys.argv[2], sys.argv[3], refresh_specs(sys.argv[3]))
     else:
