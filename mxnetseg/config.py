@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import yaml
 
-__all__ = ["Config", "ConfigError", "load_config", "parse_overrides"]
+__all__ = ["Config", "ConfigError", "load_config", "parse_overrides", "read_config_keys"]
 
 
 class ConfigError(ValueError):
@@ -91,6 +91,9 @@ class Config:
     log_interval: int = 5
     ckpt_interval: int = 0                  # also save the resume checkpoint every N iterations
     stop_at: Optional[int] = None           # stop (after saving) at this global iteration
+    nan_policy: str = "stop"                # non-finite loss: stop the run, or skip the batch
+    nan_skip_limit: int = 5                 # skip: stop after this many non-finite steps in a row
+    preflight: bool = True                  # read every listed file's header before training
     wandb_project: str = "debug"
     wandb_mode: Optional[str] = None        # null: online with an API key, else offline; disabled
 
@@ -109,7 +112,9 @@ class Config:
         _choice("output_stride", self.output_stride, (None, 8, 16, 32))
         _choice("loss_norm", self.loss_norm, ("valid_mean", "original"))
         _choice("wandb_mode", self.wandb_mode, (None, "online", "offline", "disabled"))
-        for key in ("crop_size", "base_size", "epochs", "bs_train", "bs_val", "log_interval"):
+        _choice("nan_policy", self.nan_policy, ("stop", "skip"))
+        for key in ("crop_size", "base_size", "epochs", "bs_train", "bs_val", "log_interval",
+                    "nan_skip_limit"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
         if self.backbone_init.manner == "seg" and not (
@@ -224,12 +229,15 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _merge(base: dict, over: dict) -> dict:
+def _merge(base: dict, over: dict, options_whole: bool = True) -> dict:
+    """Merge ``over`` into ``base`` section by section. A config file's ``model_kwargs`` /
+    ``data_kwargs`` replace its base's whole (``options_whole``); a dotted command-line override
+    (``data_kwargs.root=/x``) changes one key and keeps the rest."""
     out = dict(base)
     for key, value in over.items():
-        nested = key not in ("model_kwargs", "data_kwargs")   # option dicts are replaced whole
+        nested = not options_whole or key not in ("model_kwargs", "data_kwargs")
         if nested and isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = _merge(out[key], value, options_whole)
         else:
             out[key] = value
     return out
@@ -253,24 +261,37 @@ def parse_overrides(items) -> dict:
     return out
 
 
+def read_config_keys(path) -> dict:
+    """The keys a config file (with its ``_base_``) actually sets, without the defaults of the
+    keys it leaves out; validated like ``load_config``."""
+    data = _file_keys(Path(path))
+    load_config(None, data, check_names=False)
+    return data
+
+
+def _file_keys(path: Path) -> dict:
+    data = _read_yaml(path)
+    base = data.pop("_base_", None)
+    if base is not None:
+        base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
+        base_data = _read_yaml(base_path)
+        if "_base_" in base_data:
+            raise ConfigError(f"{str(base_path)!r}: _base_ may be used one level deep only "
+                              f"(it is the base of {str(path)!r})")
+        data = _merge(base_data, data)
+    return data
+
+
 def load_config(path=None, overrides=(), check_names: bool = True) -> Config:
     """Load and validate a config. ``path`` None -> defaults (+ overrides)."""
     data: dict = {}
     if path is not None:
         path = Path(path)
-        data = _read_yaml(path)
-        base = data.pop("_base_", None)
-        if base is not None:
-            base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
-            base_data = _read_yaml(base_path)
-            if "_base_" in base_data:
-                raise ConfigError(f"{str(base_path)!r}: _base_ may be used one level deep only "
-                                  f"(it is the base of {str(path)!r})")
-            data = _merge(base_data, data)
+        data = _file_keys(path)
     where = f" (in {path})" if path is not None else ""
     try:
         data = _merge(data, parse_overrides(overrides) if not isinstance(overrides, dict)
-                      else overrides)
+                      else overrides, options_whole=False)
         cfg = _build(Config, data)
         return cfg.validate(check_names)
     except ConfigError as err:

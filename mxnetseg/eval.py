@@ -4,8 +4,10 @@
 Modes (as the original): ``val`` scores the val split at full resolution (pixel accuracy, mIoU,
 per-class IoU); ``testval`` writes colour predictions of the val split; ``test`` writes colour
 predictions of the test split (and, for Cityscapes, labelId PNGs for the test server).
-A checkpoint written by our trainer carries its config, so ``--checkpoint X.pth --data D`` is
-enough; flags override it. An original MXNet ``.params`` file (recognised by content) loads
+A checkpoint written by our trainer carries its config, so ``--checkpoint X.pth`` is enough: its
+model and geometry keys decide (a flag or ``--config`` that disagrees is an error naming both
+values); a ``--config`` fills only the data keys the checkpoint lacks; ``--data``/``--data-root``
+say where the data is. An original MXNet ``.params`` file (recognised by content) loads
 through the model's name map; it carries no config, so give --model/--backbone/--data/--dilate
 (and --aux if it has aux heads) as it was trained.
 """
@@ -20,7 +22,7 @@ if __package__ in (None, ""):   # run as a plain script, like the original's eva
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "mxnetseg"
 
-from mxnetseg.cli import fail, run_cli   # noqa: E402
+from mxnetseg.cli import check_gpus, fail, run_cli, split_ctx   # noqa: E402
 
 
 def parse_args(argv=None):
@@ -36,7 +38,8 @@ def parse_args(argv=None):
     p.add_argument("--aux", action=argparse.BooleanOptionalAction, default=None,
                    help="the checkpoint has aux heads")
     p.add_argument("--norm-layer", default=None, help="BN | SyncBN | GN")
-    p.add_argument("--ctx", type=int, nargs="*", default=None, help="GPU id (first one is used)")
+    p.add_argument("--ctx", nargs="*", default=None, metavar="GPU",
+                   help="GPU id (the first one is used)")
     p.add_argument("--data", help="dataset name")
     p.add_argument("--data-root", help="folder holding the dataset folders")
     p.add_argument("--crop", type=int, help="crop (window) size")
@@ -48,41 +51,82 @@ def parse_args(argv=None):
     p.add_argument("--save-dir", help="where predictions go (default color_results/<data>/<mode>)")
     p.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="autocast dtype")
     p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite predictions / a metrics file an earlier run wrote")
     return p.parse_args(argv)
 
 
+# The checkpoint's own config decides these: a flag or --config that disagrees is an error.
+MODEL_KEYS = ("model_name", "backbone", "dilate", "aux", "norm_layer", "output_stride",
+              "model_kwargs", "crop_size", "base_size")
+# These say where the data is: a --config fills only what the checkpoint lacks; flags win.
+DATA_KEYS = ("data_name", "data_root", "val_split", "data_kwargs")
+FLAGS = {"model_name": "--model", "backbone": "--backbone", "dilate": "--dilate",
+         "aux": "--aux", "norm_layer": "--norm-layer", "crop_size": "--crop",
+         "base_size": "--base", "data_name": "--data", "data_root": "--data-root"}
+
+
+def _same(key, a, b) -> bool:
+    if key == "model_name":
+        from mxnetseg.models import canonical_name
+        return canonical_name(a) == canonical_name(b)
+    if key == "norm_layer":   # BN and SyncBN are the same layer at evaluation
+        return {"syncbn": "bn"}.get(str(a).lower(), str(a).lower()) == \
+            {"syncbn": "bn"}.get(str(b).lower(), str(b).lower())
+    return a == b
+
+
 def _config_for(args):
-    from mxnetseg.config import load_config
+    """The evaluation config: the checkpoint's own (ours carry it), completed by --config and
+    flags, never silently replaced by them."""
+    from mxnetseg.config import load_config, read_config_keys
     from mxnetseg.tools.checkpoint import is_mxnet_params, load_checkpoint
     mxnet = is_mxnet_params(args.checkpoint)    # the original's .params: no config inside
     ckpt = {} if mxnet else load_checkpoint(args.checkpoint)
     saved = ckpt.get("config") if isinstance(ckpt, dict) else None
-    base = {k: v for k, v in (saved or {}).items()}
-    if args.config:
-        cfg = load_config(args.config, check_names=False)
-        base.update({k: v for k, v in cfg.to_dict().items()
-                     if k in ("model_name", "backbone", "dilate", "aux", "norm_layer",
-                              "output_stride", "model_kwargs", "data_name", "crop_size",
-                              "base_size", "data_root", "val_split",
-                              "data_kwargs")})
-    over = {"model_name": args.model, "backbone": args.backbone, "dilate": args.dilate,
-            "aux": args.aux, "norm_layer": args.norm_layer, "data_name": args.data,
-            "crop_size": args.crop, "base_size": args.base, "data_root": args.data_root}
-    base.update({k: v for k, v in over.items() if v is not None})
-    if args.dilate is not None:
+    base = dict(saved or {})
+    given = read_config_keys(args.config) if args.config else {}
+    flags = {"model_name": args.model, "backbone": args.backbone, "dilate": args.dilate,
+             "aux": args.aux, "norm_layer": args.norm_layer, "data_name": args.data,
+             "crop_size": args.crop, "base_size": args.base, "data_root": args.data_root}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if saved:
+        for key in MODEL_KEYS:
+            for source, value in ((f"{args.config} sets {key}", given.get(key, None)),
+                                  (f"{FLAGS.get(key)}", flags.get(key))):
+                if value is not None and key in saved and not _same(key, value, saved[key]):
+                    fail(f"{source} = {value!r}, but checkpoint {args.checkpoint} was trained "
+                         f"with {key} = {saved[key]!r}; its config decides the model and its "
+                         f"geometry: drop the disagreeing value (or use the right checkpoint)")
+        for key in DATA_KEYS:
+            if key in given and base.get(key) in (None, {}, ""):
+                base[key] = given[key]
+    else:
+        base.update({k: v for k, v in given.items() if k in MODEL_KEYS + DATA_KEYS})
+    base.update(flags)
+    if args.dilate is not None and not saved:
         base["output_stride"] = None
-    if not saved and not args.config and not (args.model and args.data):
+    if not saved and not (base.get("model_name") and base.get("data_name")):
         kind = " is an MXNet .params file and" if mxnet else ""
         fail(f"{args.checkpoint}{kind} carries no config: pass --model, --backbone, --data "
              f"(and --dilate/--aux as it was trained) or --config")
-    base.setdefault("model_name", "FCNResNet")
     base.setdefault("backbone", "resnet50")
     base["backbone_init"] = {"manner": None}
     return load_config(None, base), ckpt.get("nclass") if isinstance(ckpt, dict) else None
 
 
+def _free_target(path: Path, force: bool, what: str) -> None:
+    """Refuse to overwrite what a previous invocation wrote, unless --force."""
+    if force or not path.exists():
+        return
+    if path.is_dir() and not any(path.iterdir()):
+        return
+    fail(f"{path} already holds {what} from an earlier run; pass --force to overwrite it, or "
+         f"choose another {'--save-dir' if path.is_dir() else '--json file'}")
+
+
 def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion="exp",
-                        save_dir=None, amp=None, json_path=None):
+                        save_dir=None, amp=None, json_path=None, force=False):
     """Evaluate ``checkpoint`` with the model/data keys of ``cfg``; prints and returns metrics
     (mode val) or the written prediction files (testval/test)."""
     import torch
@@ -91,6 +135,12 @@ def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion=
     from mxnetseg.tools.evaluator import Evaluator, eval_scales
     from mxnetseg.tools.trainer import build_model
 
+    if json_path:
+        _free_target(Path(json_path), force, "metrics")
+    if mode != "val":   # single- and multi-scale predictions never share a folder
+        out = Path(save_dir or Path("color_results") / cfg.data_name.lower()
+                   / (mode + ("_ms" if ms else "")))
+        _free_target(out, force, "predictions")
     device = torch.device("cuda", ctx[0]) if ctx else torch.device("cpu")
     split = {"val": cfg.val_split, "testval": cfg.val_split, "test": "test"}[mode]
     data_mode = "testval" if mode == "val" else "test"
@@ -110,11 +160,11 @@ def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion=
         print(f"{cfg.data_name} {split}: pixAcc {metrics['pixAcc']:.4f}  "
               f"mIoU {metrics['mIoU']:.4f}  (scales {list(scales)}, flip {flip})")
         if json_path:
-            Path(json_path).write_text(json.dumps(
-                {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in metrics.items()},
-                indent=2))
+            from mxnetseg.tools.logging import json_safe
+            tmp = Path(json_path).with_name(Path(json_path).name + ".tmp")
+            tmp.write_text(json.dumps(json_safe(metrics), indent=2, allow_nan=False))
+            tmp.replace(json_path)
         return metrics
-    out = Path(save_dir or Path("color_results") / cfg.data_name.lower() / mode)
     files = evaluator.run_predict(out, dataset.palette)
     if mode == "test" and cfg.data_name.lower() == "cityscapes":
         from mxnetseg.data.cityscapes import train_id_to_label_id
@@ -128,9 +178,13 @@ def main(argv=None):
     args = parse_args(argv)
 
     def go():
+        args.ctx, extra = split_ctx(args.ctx)
+        if extra:
+            fail(f"eval takes no key=value overrides (got {' '.join(extra)}); use flags or --config")
+        check_gpus(args.ctx)
         cfg, _ = _config_for(args)
         evaluate_checkpoint(args.checkpoint, cfg, args.ctx, args.mode, args.ms, args.fusion,
-                            args.save_dir, args.amp, args.json)
+                            args.save_dir, args.amp, args.json, args.force)
     return run_cli(go)
 
 

@@ -2,11 +2,14 @@
 
 Also ``mxnetseg-train`` and ``python -m mxnetseg train``. ``key=value`` arguments override
 config keys (``lr=0.02 poly.power=1.0``). Under ``torchrun`` the same command trains on many
-nodes. Without ``--config`` the original's ``config.yml`` in the current directory is used.
+nodes. Without ``--config`` the original's ``config.yml`` in the current directory is used, or the
+shipped ``mxnetseg/config.yml`` (the original's default config) when there is none. ``--model
+NAME`` (as the original README writes it) sets ``model_name``.
 """
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -14,14 +17,15 @@ if __package__ in (None, ""):   # run as a plain script, like the original's tra
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "mxnetseg"
 
-from mxnetseg.cli import fail, run_cli   # noqa: E402
+from mxnetseg.cli import check_gpus, run_cli, split_ctx   # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="mxnetseg-train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="YAML config (default: ./config.yml, as the original)")
-    p.add_argument("--ctx", type=int, nargs="*", default=None,
+    p.add_argument("--model", default=None, help="model name or alias (sets model_name)")
+    p.add_argument("--ctx", nargs="*", default=None, metavar="GPU",
                    help="GPU ids, one process each (e.g. --ctx 0 1 2 3); omit for the CPU")
     p.add_argument("--wandb", default=None, help="wandb project name (config wandb_project)")
     p.add_argument("--log-interval", type=int, default=None, help="iterations between logs")
@@ -32,19 +36,27 @@ def parse_args(argv=None):
     p.add_argument("--eval", action="store_true",
                    help="after training, evaluate the best checkpoint on the full-size val set")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    return p.parse_intermixed_args(argv)
+    args = p.parse_intermixed_args(argv)
+    args.ctx, more = split_ctx(args.ctx)   # `--ctx 0 1 epochs=1`: the override is no GPU id
+    args.overrides = list(args.overrides) + more
+    return args
+
+
+SHIPPED_CONFIG = Path(__file__).resolve().parent / "config.yml"
 
 
 def build_config(args):
     from mxnetseg.config import load_config
     path = args.config
     if path is None:
-        if not Path("config.yml").is_file():
-            fail("no config: pass --config FILE.yaml (or put a config.yml in the current folder)")
-        path = "config.yml"
+        path = "config.yml" if Path("config.yml").is_file() else SHIPPED_CONFIG
+        if path == SHIPPED_CONFIG:
+            print(f"no --config and no ./config.yml: using the original's default config "
+                  f"{path}", file=sys.stderr)
     overrides = list(args.overrides)
-    for key, value in (("wandb_project", args.wandb), ("log_interval", args.log_interval),
-                       ("lr", args.lr), ("wd", args.wd), ("data_root", args.data_root)):
+    for key, value in (("model_name", args.model), ("wandb_project", args.wandb),
+                       ("log_interval", args.log_interval), ("lr", args.lr), ("wd", args.wd),
+                       ("data_root", args.data_root)):
         if value is not None:
             overrides.append(f"{key}={value}")
     if args.no_val:
@@ -52,27 +64,47 @@ def build_config(args):
     return load_config(path, overrides)
 
 
-def _worker(cfg, do_eval, ctx=None, local_index=0):
+def resume_command(argv, checkpoint) -> str:
+    """The command that continues this run: the same arguments, ``resume=`` the checkpoint."""
+    keep = [a for a in argv if not a.startswith("resume=")]
+    return "python -m mxnetseg train " + shlex.join(keep + [f"resume={checkpoint}"])
+
+
+def _worker(cfg, do_eval, argv, ctx=None, local_index=0):
+    from mxnetseg.tools.logging import append_record, fmt_metric
+    from mxnetseg.tools.runguard import TrainingStopped
     from mxnetseg.tools.trainer import train
-    result = train(cfg, ctx, local_index)
+    try:
+        result = train(cfg, ctx, local_index)
+    except TrainingStopped as err:
+        if err.checkpoint:
+            err.hint = f"resume with: {resume_command(argv, err.checkpoint)}"
+        if len(ctx or []) > 1:   # a spawned worker: say it here, the parent returns the code
+            if local_index == 0:
+                print(f"error: {err}\n{getattr(err, 'hint', '')}", file=sys.stderr)
+            raise SystemExit(err.exit_code) from None
+        raise
     if result:
-        print(f"training done: best val mIoU (center crops) {result['best_mIoU']:.4f}; "
+        print(f"training done: best val mIoU (center crops) {fmt_metric(result['best_mIoU'])}; "
               f"checkpoints: {result['checkpoint']}"
               + (f", {result['best_checkpoint']}" if result.get("best_checkpoint") else ""))
         if do_eval:
             from mxnetseg.eval import evaluate_checkpoint
             ckpt = result.get("best_checkpoint") or result["checkpoint"]
-            evaluate_checkpoint(ckpt, cfg, ctx=(ctx or [])[:1])
+            metrics = evaluate_checkpoint(ckpt, cfg, ctx=(ctx or [])[:1])
+            append_record(result["log"], {"msg": f"final eval of {ckpt}", "eval": metrics})
     return result
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
 
     def go():
+        args = parse_args(argv)
+        check_gpus(args.ctx)
         from mxnetseg.tools.distributed import launch
         cfg = build_config(args)
-        return launch(_worker, args.ctx, cfg, args.eval)
+        return launch(_worker, args.ctx, cfg, args.eval, argv)
     return run_cli(go)
 
 

@@ -21,11 +21,25 @@ class CheckpointError(RuntimeError):
     pass
 
 
+def non_finite_tensors(state: dict) -> list[str]:
+    """Names of the floating-point tensors of a state dict holding NaN or inf."""
+    return [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()
+            and not bool(torch.isfinite(v).all())]
+
+
 def save_checkpoint(state: dict, path) -> Path:
     """Write ``state`` to ``path`` via a temp file in the same folder and an atomic rename, so a
-    crash mid-write never leaves a truncated checkpoint in place of a good one."""
+    crash mid-write never leaves a truncated checkpoint in place of a good one. Temp files a
+    killed earlier save left for the same path are removed first. A model state with NaN/inf
+    weights is refused (``CheckpointError``): a diverged run never overwrites a good file."""
     path = Path(path)
+    bad = non_finite_tensors(state.get("model", {})) if isinstance(state, dict) else []
+    if bad:
+        raise CheckpointError(f"refusing to save {str(path)!r}: {len(bad)} weight tensors hold "
+                              f"NaN/inf (e.g. {', '.join(bad[:3])})")
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -37,6 +51,10 @@ def save_checkpoint(state: dict, path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def is_mxnet_params(path) -> bool:

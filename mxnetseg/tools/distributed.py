@@ -71,8 +71,23 @@ def launch(fn, ctx, *args):
     if len(ctx) > 1 and not under_torchrun():
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
+        import signal
         import torch.multiprocessing as mp
-        mp.spawn(_spawned, args=(fn, ctx, args), nprocs=len(ctx), join=True)
+        # Ctrl-C reaches every process of the terminal's group: the workers save and exit, the
+        # parent waits for them; a SIGTERM sent to the parent alone is passed on to them
+        procs = mp.spawn(_spawned, args=(fn, ctx, args), nprocs=len(ctx), join=False)
+        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        old_term = signal.signal(signal.SIGTERM, lambda *_: [
+            os.kill(p.pid, signal.SIGTERM) for p in procs.processes if p.is_alive()])
+        try:
+            while not procs.join():
+                pass
+        except mp.ProcessExitedException as err:   # a worker exited on purpose (its message
+            code = err.exit_code                    # is printed): return its exit code
+            raise SystemExit(code if code > 0 else 128 - code) from None
+        finally:
+            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGTERM, old_term)
         return None
     return fn(*args, ctx=ctx, local_index=0)
 

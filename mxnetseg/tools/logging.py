@@ -1,14 +1,21 @@
-"""Run logging: console + a text log file, and wandb (offline without an API key, ``disabled``
-by config ``wandb_mode`` or the WANDB_MODE environment variable)."""
+"""Run logging: console, a JSON-lines run log, and wandb (offline without an API key, ``disabled``
+by config ``wandb_mode`` or the WANDB_MODE environment variable).
+
+The run log ``<ckpt_dir>/<model>/<run>.log`` is data: one strict-JSON object a line (no NaN
+literals: a non-finite number is written as null), text messages as ``{"msg": ...}`` records,
+metrics as ``{"step": N, ...}``, the final evaluation as ``{"eval": {...}}``.
+"""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["RunLogger", "wandb_mode"]
+__all__ = ["RunLogger", "wandb_mode", "claim_run_name", "append_record", "read_run_log",
+           "json_safe", "fmt_metric"]
 
 
 def wandb_mode(cfg) -> str:
@@ -24,19 +31,71 @@ def wandb_mode(cfg) -> str:
     return "offline"
 
 
+def json_safe(value):
+    """``value`` with every non-finite float replaced by None and arrays/tensors as lists, so
+    ``json.dumps(..., allow_nan=False)`` succeeds."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
+
+
+def fmt_metric(value, digits: int = 4) -> str:
+    """A metric for a printed summary: ``n/a`` where nothing was measured (None, NaN, or the
+    trainer's "no validation yet" best of -1)."""
+    if value is None or (isinstance(value, float) and (not math.isfinite(value) or value < 0)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def append_record(path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
+
+
+def read_run_log(path) -> list[dict]:
+    """Every record of a run log (each line is one JSON object)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def claim_run_name(folder, stem: str) -> str:
+    """Create ``<folder>/<stem>.log`` exclusively and return ``stem``; when that run name is
+    taken (a log or checkpoint of another run, e.g. started in the same second), try
+    ``<stem>_1``, ``<stem>_2``, ... so no two runs ever share files."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(10000):
+        name = stem if i == 0 else f"{stem}_{i}"
+        if any((folder / f"{name}{ext}").exists() for ext in (".pth", "_best.pth")):
+            continue
+        try:
+            with open(folder / f"{name}.log", "x", encoding="utf-8"):
+                return name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{folder}: no free run name for {stem!r}")
+
+
 class RunLogger:
-    """Only rank 0 logs. Metrics go to wandb (what the original logs) and to
-    ``<ckpt_dir>/<model>/<run>.log`` as JSON lines, so a run is inspectable without wandb."""
+    """Only rank 0 logs. Metrics go to wandb (what the original logs) and to the run log."""
 
     def __init__(self, cfg, dinfo, name: str, folder, extra: dict | None = None):
         self.active = dinfo.main
         self.run = None
         if not self.active:
             return
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.file = open(folder / f"{name}.log", "a", encoding="utf-8")
-        self.info(f"run {name}: " + json.dumps({**cfg.to_dict(), **(extra or {})}, default=str))
+        self.path = Path(folder) / f"{name}.log"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a", encoding="utf-8")
+        self._write({"msg": f"run {name}", "config": cfg.to_dict(), **(extra or {})})
         mode = wandb_mode(cfg)
         if mode != "disabled":
             try:
@@ -50,19 +109,21 @@ class RunLogger:
                 self.info(f"wandb unavailable ({type(err).__name__}: {err}); logging to file only")
                 self.run = None
 
+    def _write(self, record: dict) -> None:
+        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}
+        self.file.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
+        self.file.flush()
+
     def info(self, message: str) -> None:
         if not self.active:
             return
-        line = f"[{time.strftime('%H:%M:%S')}] {message}"
-        print(line, file=sys.stderr, flush=True)
-        self.file.write(line + "\n")
-        self.file.flush()
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+        self._write({"msg": message})
 
     def log(self, metrics: dict, step: int) -> None:
         if not self.active:
             return
-        self.file.write(json.dumps({"step": step, **metrics}) + "\n")
-        self.file.flush()
+        self._write({"step": step, **metrics})
         if self.run is not None:
             self.run.log(metrics)
 
@@ -71,7 +132,7 @@ class RunLogger:
             self.run.summary.update(values)
 
     def finish(self) -> None:
-        if not self.active:
+        if not self.active or self.file.closed:
             return
         self.file.close()
         if self.run is not None:

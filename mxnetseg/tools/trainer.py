@@ -16,14 +16,15 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..config import Config
-from ..data import IGNORE_INDEX, get_dataset
+from ..data import IGNORE_INDEX, DataError, get_dataset
 from ..models import canonical_name, count_parameters, create_model
-from .checkpoint import (load_checkpoint, load_model_weights, rng_state, save_checkpoint,
+from .checkpoint import (load_model_weights, non_finite_tensors, rng_state, save_checkpoint,
                          set_rng_state)
 from .distributed import DistInfo, cleanup, init_distributed
-from .logging import RunLogger
+from .logging import RunLogger, claim_run_name
 from .losses import MixSoftmaxCrossEntropy
 from .metrics import SegmentationMetric
+from .runguard import StopSignals, TrainingDiverged, TrainingInterrupted, TrainingStopped
 from .samplers import TrainBatchSampler, shard_indices
 from .schedulers import build_scheduler
 
@@ -88,6 +89,10 @@ def _resolve_resume(cfg) -> Path:
 
 
 def _worker_init(_):
+    # the main process handles Ctrl-C / SIGTERM (it saves a checkpoint, then shuts workers down)
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # one thread per worker: N workers x N OpenCV/torch threads oversubscribe the cores
     import cv2
     cv2.setNumThreads(1)
@@ -169,41 +174,64 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
 
     start_epoch, step, best = 0, 0, -1.0
     stamp = time.strftime("%Y%m%d_%H%M%S")
+    name = None
+    ckpt_dir = Path(cfg.ckpt_dir) / canonical_name(cfg.model_name).lower()
     if cfg.resume:
-        ckpt = load_checkpoint(_resolve_resume(cfg))
-        model.load_state_dict(ckpt["model"])
+        # one error listing every mismatch when the file is another model's
+        ckpt = load_model_weights(model, _resolve_resume(cfg))
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         step, best = ckpt["step"], ckpt["best"]
         start_epoch = step // iters_per_epoch
         stamp = ckpt.get("stamp", stamp)
+        name = ckpt.get("run_name")   # a resumed run keeps its files
         set_rng_state(ckpt["rng"][dinfo.rank] if dinfo.rank < len(ckpt["rng"]) else ckpt["rng"][0])
+    if name is None:
+        # create-exclusive: runs started in the same second get _1, _2, ... suffixes
+        names = [claim_run_name(ckpt_dir, run_name(cfg, stamp)) if dinfo.main else None]
+        if world > 1:
+            dist.broadcast_object_list(names, src=0)
+        name = names[0]
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    name = run_name(cfg, stamp)
-    ckpt_dir = Path(cfg.ckpt_dir) / canonical_name(cfg.model_name).lower()
     last_path, best_path = ckpt_dir / f"{name}.pth", ckpt_dir / f"{name}_best.pth"
     logger = RunLogger(cfg, dinfo, name, ckpt_dir, extra={
         "ctx": str(device), "world_size": world, "num_train": len(train_set),
         "num_valid": len(val_set) if val_set else 0, "criterion": type(criterion).__name__,
         "start_time": stamp, "params_all": count_parameters(model, "all")})
+    saved = {"last": str(last_path) if cfg.resume and last_path.is_file() else None}
 
-    def checkpoint(path):
+    def checkpoint(path, collective=True):
+        """Save the run's state; ``collective=False`` from a rank that failed alone (the
+        weights are equal on every rank; its own RNG state stands in for all)."""
+        bad = non_finite_tensors(model.state_dict())
+        if bad:   # finite losses can still blow up weights or BN statistics
+            raise _diverged(cfg, step, 0, None, saved["last"], bad)
         states = [None] * world
-        if world > 1:
+        if world > 1 and collective:
             dist.all_gather_object(states, rng_state())
         else:
-            states = [rng_state()]
-        if dinfo.main:
+            states = [rng_state()] * world
+        if dinfo.main or not collective:
             save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                              "epoch": step // iters_per_epoch, "step": step, "best": best,
-                             "rng": states, "stamp": stamp, "config": cfg.to_dict(),
-                             "nclass": nclass}, path)
+                             "rng": states, "stamp": stamp, "run_name": name,
+                             "config": cfg.to_dict(), "nclass": nclass}, path)
+            if path == last_path:
+                saved["last"] = str(path)
+
+    def agreed(value: int) -> int:
+        """``value`` maxed over all processes (one small all-reduce); as is on one process."""
+        if world == 1:
+            return value
+        t = torch.tensor([value], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return int(t.item())
 
     val_loader = None
     if val_set is not None:
@@ -213,73 +241,127 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
         val_loader = _loader(val_set, batches, cfg, cfg.seed)
 
     total = cfg.epochs * iters_per_epoch
-    result = {"best_mIoU": best, "checkpoint": str(last_path), "best_checkpoint": None}
+    result = {"best_mIoU": best, "checkpoint": str(last_path), "best_checkpoint": None,
+              "log": str(logger.path) if dinfo.main else None}
     stop = False
-    for epoch in range(start_epoch, cfg.epochs):
-        net.train()
-        train_set.set_epoch(epoch)
-        sampler.set_epoch(epoch, start=step - epoch * iters_per_epoch)
-        loader = _loader(train_set, sampler, cfg, cfg.seed + epoch)
-        running = torch.zeros((), device=device)
-        epoch_loss = torch.zeros((), device=device)
-        n_run = n_epoch = 0
-        bar = tqdm(loader, total=len(sampler), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not dinfo.main, leave=False)
-        for image, label in bar:
-            image = image.to(device, non_blocking=True)
-            label = label.to(device, non_blocking=True)
-            if cfg.channels_last:
-                image = image.contiguous(memory_format=torch.channels_last)
-            n_valid = (label != IGNORE_INDEX).sum()
-            if world > 1 and cfg.loss_norm == "valid_mean":
-                dist.all_reduce(n_valid)
-            with _autocast(cfg, device):
-                outputs = net(image)
-            loss = criterion(outputs, label, n_valid, world)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            running += loss.detach()
-            epoch_loss += loss.detach()
-            n_run += 1
-            n_epoch += 1
-            if step % log_interval == 0 or step == total:
-                value = float(running / n_run)   # the only host sync, every log_interval steps
-                bar.set_postfix(loss=f"{value:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                logger.log({f"train_loss_batch, interval={log_interval}": value,
-                            "lr": scheduler.get_last_lr()[0]}, step=step)
-                running.zero_()
-                n_run = 0
-            if cfg.ckpt_interval and step % cfg.ckpt_interval == 0:
+    bad_steps = 0   # non-finite steps in a row (skipped batches, or fp16 steps the scaler dropped)
+    try:
+        with StopSignals() as signals:
+            for epoch in range(start_epoch, cfg.epochs):
+                net.train()
+                train_set.set_epoch(epoch)
+                sampler.set_epoch(epoch, start=step - epoch * iters_per_epoch)
+                loader = _loader(train_set, sampler, cfg, cfg.seed + epoch)
+                running = torch.zeros((), device=device)
+                epoch_loss = torch.zeros((), device=device)
+                n_run = n_epoch = 0
+                bar = tqdm(loader, total=len(sampler), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                           disable=not dinfo.main, leave=False)
+                for image, label in bar:
+                    image = image.to(device, non_blocking=True)
+                    label = label.to(device, non_blocking=True)
+                    if cfg.channels_last:
+                        image = image.contiguous(memory_format=torch.channels_last)
+                    n_valid = (label != IGNORE_INDEX).sum()
+                    if world > 1 and cfg.loss_norm == "valid_mean":
+                        dist.all_reduce(n_valid)
+                    with _autocast(cfg, device):
+                        outputs = net(image)
+                    loss = criterion(outputs, label, n_valid, world)
+                    # fp16: the scaler drops non-finite steps itself; else decide here, before
+                    # any update, so non-finite values never reach the weights
+                    finite = cfg.amp == "fp16" or not agreed(int(not torch.isfinite(loss)))
+                    if finite:
+                        optimizer.zero_grad(set_to_none=True)
+                        scale = scaler.get_scale() if scaler.is_enabled() else None
+                        scaler.scale(loss).backward()
+                        scaler.step(optimizer)
+                        scaler.update()
+                        finite = scale is None or scaler.get_scale() >= scale
+                    bad_steps = 0 if finite else bad_steps + 1
+                    if not finite:
+                        limit = max(cfg.nan_skip_limit, 16) if cfg.amp == "fp16" else (
+                            cfg.nan_skip_limit if cfg.nan_policy == "skip" else 1)
+                        if bad_steps >= limit:
+                            raise _diverged(cfg, step + 1, bad_steps, float(loss.detach()), saved["last"])
+                    scheduler.step()
+                    step += 1
+                    if finite:
+                        running += loss.detach()
+                        epoch_loss += loss.detach()
+                        n_run += 1
+                        n_epoch += 1
+                    if (step % log_interval == 0 or step == total) and n_run:
+                        value = float(running / n_run)   # a host sync every log_interval steps
+                        bar.set_postfix(loss=f"{value:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                        logger.log({f"train_loss_batch, interval={log_interval}": value,
+                                    "lr": scheduler.get_last_lr()[0]}, step=step)
+                        running.zero_()
+                        n_run = 0
+                    if cfg.ckpt_interval and step % cfg.ckpt_interval == 0:
+                        checkpoint(last_path)
+                    signum = agreed(signals.signum)
+                    if signum:
+                        checkpoint(last_path)
+                        logger.info(f"interrupted at iteration {step}; saved {last_path}")
+                        raise TrainingInterrupted(signum, last_path, step)
+                    if cfg.stop_at is not None and step >= cfg.stop_at:
+                        stop = True
+                        break
+                bar.close()
+                if stop and step % iters_per_epoch:
+                    checkpoint(last_path)
+                    logger.info(f"stopped at iteration {step} (stop_at); resume with resume: {last_path}")
+                    break
+                logger.log({"train_loss_epoch": float(epoch_loss / max(n_epoch, 1)),
+                            "custom_step": epoch + 1}, step=step)
+                if val_loader is not None:
+                    metrics = validate(net, val_loader, criterion, nclass, dinfo, cfg, dinfo.main)
+                    logger.log({**metrics, "custom_step": epoch + 1}, step=step)
+                    logger.info(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+                    if metrics["val_mIoU"] > best:   # strictly better, as the original
+                        best = metrics["val_mIoU"]
+                        checkpoint(best_path)
+                        result["best_checkpoint"] = str(best_path)
+                        logger.summary(best_epoch=epoch + 1, best_mIoU=best)
+                    result.update(metrics)
                 checkpoint(last_path)
-            if cfg.stop_at is not None and step >= cfg.stop_at:
-                stop = True
-                break
-        bar.close()
-        if stop and step % iters_per_epoch:
-            checkpoint(last_path)
-            logger.info(f"stopped at iteration {step} (stop_at); resume with resume: {last_path}")
-            break
-        logger.log({"train_loss_epoch": float(epoch_loss / max(n_epoch, 1)),
-                    "custom_step": epoch + 1}, step=step)
-        if val_loader is not None:
-            metrics = validate(net, val_loader, criterion, nclass, dinfo, cfg, dinfo.main)
-            logger.log({**metrics, "custom_step": epoch + 1}, step=step)
-            logger.info(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-            if metrics["val_mIoU"] > best:   # strictly better, as the original
-                best = metrics["val_mIoU"]
-                checkpoint(best_path)
-                result["best_checkpoint"] = str(best_path)
-                logger.summary(best_epoch=epoch + 1, best_mIoU=best)
-            result.update(metrics)
-        checkpoint(last_path)
-        if stop:
-            logger.info(f"stopped at iteration {step} (stop_at); resume with resume: {last_path}")
-            break
-    result.update(best_mIoU=best, step=step, best_checkpoint=str(best_path)
-                  if best_path.is_file() else None)
-    logger.finish()
+                if stop:
+                    logger.info(f"stopped at iteration {step} (stop_at); resume with resume: {last_path}")
+                    break
+    except DataError as err:
+        # a bad file found mid-run: keep the work done so far, then report the file
+        checkpoint(last_path, collective=False)
+        logger.info(f"data error at iteration {step}: {err}; saved {last_path}")
+        raise DataError(f"{err}\n(saved a resumable checkpoint at iteration {step}: {last_path}; "
+                        f"fix or remove the file, then resume with resume={last_path})") from None
+    except TrainingStopped as err:
+        logger.info(str(err))
+        raise
+    finally:
+        logger.finish()
+    result.update(best_mIoU=best if best >= 0 else None, step=step,
+                  best_checkpoint=str(best_path) if best_path.is_file() else None)
     return result if dinfo.main else {}
+
+
+def _diverged(cfg, step, bad_steps, loss, last, bad_tensors=()) -> TrainingDiverged:
+    if bad_tensors:
+        what = (f"{len(bad_tensors)} weight/statistics tensors hold NaN/inf at iteration {step} "
+                f"(e.g. {', '.join(bad_tensors[:2])})")
+    elif cfg.amp == "fp16":
+        what = f"{bad_steps} fp16 steps in a row had non-finite gradients (the loss scaler gave up)"
+    else:
+        what = f"the loss is {loss} at iteration {step}" + (
+            f" ({bad_steps} non-finite batches in a row skipped)" if bad_steps > 1 else "")
+    keep = (f"the last good checkpoint is {last}" if last else
+            "no checkpoint was saved before it (none is written with non-finite weights)")
+    tips = [f"a lower lr (now {cfg.lr:g})"]
+    if cfg.amp == "fp16":
+        tips.append("amp: bf16 or amp: null")
+    elif cfg.amp is None:
+        tips.append("amp: bf16 on a GPU")
+    if cfg.nan_policy == "stop":
+        tips.append("nan_policy: skip to skip such batches")
+    return TrainingDiverged(f"training diverged: {what}; stopped at iteration {step}; {keep}. "
+                            f"Try {', '.join(tips)}.", last, step)
