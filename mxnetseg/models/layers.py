@@ -26,7 +26,7 @@ def get_norm_layer(name="BN"):
         return name
     key = str(name).lower()
     if key not in _NORMS:
-        raise ValueError(f"norm_layer must be one of BN, SyncBN, GN; got {name!r}")
+        raise ModelConfigError(f"norm_layer must be one of BN, SyncBN, GN; got {name!r}")
     if key == "gn":
         return GroupNorm32
     return partial(nn.BatchNorm2d, eps=1e-5, momentum=0.1)   # = MXNet momentum 0.9
