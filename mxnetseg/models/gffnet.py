@@ -72,6 +72,7 @@ class GFFHead(nn.Module):
 
 @register_model("GFFNet", aliases=("gffnet", "gff"))
 class GFFNet(SegmentationModel):
+    """Output stride 8 (``dilate`` ignored); outputs (main, aux(c3)); any ResNet."""
     fixed_stride = 8
     head_stages = ALL_STAGES
 

@@ -75,6 +75,8 @@ class SeEHead(nn.Module):
 
 @register_model("SeENet", aliases=("seenet", "see"))
 class SeENet(SegmentationModel):
+    """Output stride 8 (``dilate`` ignored); outputs (main, aux(c3)); ResNet-50/101/152 (the
+    c1 and aux widths are hard-coded; the aux check applies only with ``aux``)."""
     fixed_stride = 8
     head_stages = ALL_STAGES
 
