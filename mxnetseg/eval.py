@@ -133,7 +133,7 @@ def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion=
     from mxnetseg.data import get_dataset
     from mxnetseg.tools.checkpoint import load_model_weights
     from mxnetseg.tools.evaluator import Evaluator, eval_scales
-    from mxnetseg.tools.trainer import build_model
+    from mxnetseg.models.build import build_model
 
     if json_path:
         _free_target(Path(json_path), force, "metrics")

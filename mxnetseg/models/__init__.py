@@ -13,64 +13,50 @@ from typing import Callable
 
 import torch.nn as nn
 
+from ..registry import Registry, UnknownNameError
+from .layers import ModelConfigError
+
 __all__ = ["register_model", "create_model", "list_models", "get_model_builder",
-           "count_parameters", "UnknownModelError"]
+           "canonical_name", "count_parameters", "UnknownModelError", "ModelConfigError",
+           "MODELS"]
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {}   # canonical name -> builder
-_LOOKUP: dict[str, str] = {}                           # lower-case name/alias -> canonical
-_SUPPORT_MODULES = {"layers", "backbones"}            # bricks, not model files
-_loaded = False
+_SUPPORT_MODULES = {"layers", "backbones", "base", "build"}   # not model files
 
 
-class UnknownModelError(KeyError):
-    def __str__(self):  # KeyError would repr() the message and add quotes
-        return str(self.args[0])
+class UnknownModelError(UnknownNameError):
+    """An unregistered model name."""
+
+
+class UnknownOptionError(ModelConfigError, TypeError):
+    """An option the model does not take (a TypeError, as a wrong keyword argument is)."""
+
+
+def _load_all():
+    # every other module of this package is a model file that registers itself on import
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_") and info.name not in _SUPPORT_MODULES:
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+MODELS = Registry("model", UnknownModelError, loader=_load_all)
 
 
 def register_model(name: str, aliases: tuple[str, ...] = ()):
     """Decorator: register a class or function that builds a model under ``name``."""
-    def wrap(builder):
-        for key in (name, *aliases):
-            low = key.lower()
-            if low in _LOOKUP and _LOOKUP[low] != name:
-                raise ValueError(f"model name {key!r} is already registered for {_LOOKUP[low]!r}")
-            _LOOKUP[low] = name
-        _BUILDERS[name] = builder
-        return builder
-    return wrap
-
-
-def _load_all():
-    global _loaded
-    if not _loaded:
-        # every other module of this package is a model file that registers itself on import
-        for info in pkgutil.iter_modules(__path__):
-            if not info.name.startswith("_") and info.name not in _SUPPORT_MODULES:
-                importlib.import_module(f"{__name__}.{info.name}")
-        _loaded = True
+    return MODELS.register(name, aliases)
 
 
 def list_models(aliases: bool = False) -> list[str]:
     """Canonical model names (with ``aliases=True``: every accepted name)."""
-    _load_all()
-    return sorted(_LOOKUP) if aliases else sorted(_BUILDERS)
+    return MODELS.names(aliases)
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Module]:
-    _load_all()
-    key = str(name).lower()
-    if key not in _LOOKUP:
-        close = difflib.get_close_matches(key, list(_LOOKUP), n=3, cutoff=0.5)
-        names = list(dict.fromkeys(_LOOKUP[c] for c in close))
-        hint = f" Did you mean {' or '.join(map(repr, names))}?" if names else ""
-        raise UnknownModelError(
-            f"unknown model {name!r}.{hint} Available models: {', '.join(sorted(_BUILDERS))}.")
-    return _BUILDERS[_LOOKUP[key]]
+    return MODELS.get(name)
 
 
 def canonical_name(name: str) -> str:
-    get_model_builder(name)
-    return _LOOKUP[str(name).lower()]
+    return MODELS.canonical(name)
 
 
 def create_model(name: str, nclass: int, *, checkpoint=None, **kwargs) -> nn.Module:
@@ -94,8 +80,8 @@ def create_model(name: str, nclass: int, *, checkpoint=None, **kwargs) -> nn.Mod
             valid = [p for p in params if p not in ("self", "nclass")]
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"model {canonical_name(name)!r} has no option {key!r}.{hint} "
-                            f"Its options: {', '.join(valid)}.")
+            raise UnknownOptionError(f"model {canonical_name(name)!r} has no option {key!r}.{hint} "
+                                     f"Its options: {', '.join(valid)}.")
     model = builder(nclass=nclass, **taken)
     if checkpoint is not None:
         from ..tools.checkpoint import load_model_weights

@@ -12,23 +12,18 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import (ASPPModule, C4HeadModel, ConvBNAct, FCNHead, check_channels,
-                     dilated_output_stride, fixed_output_stride, get_norm_layer, resize)
+from .base import SegmentationModel
+from .layers import ASPPModule, ConvBNAct, FCNHead, check_channels, only_backbone, resize
 from .xception import Xception65
 
 
 @register_model("DeepLabv3", aliases=("deeplabv3", "deeplab"))
-class DeepLabv3(C4HeadModel):
+class DeepLabv3(SegmentationModel):
     """ASPP(256, rates 6/12/18, image pooling, dropout 0.5) -> FCNHead on c4; aux FCNHead on c3.
     Honours ``dilate`` (output stride 8 or 32) and ``output_stride``."""
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, dilated_output_stride(dilate, output_stride),
-                                       norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         c3_ch, c4_ch = self.backbone.channels[2:]
         self.head = nn.Sequential(OrderedDict(
             aspp=ASPPModule(c4_ch, 256, norm, rates=(6, 12, 18)),
@@ -56,42 +51,29 @@ class DeepLabPlusHead(nn.Module):
 
 
 @register_model("DeepLabv3PlusR", aliases=("deeplabv3plus", "deeplabv3+", "deeplabv3plusr"))
-class DeepLabv3PlusR(nn.Module):
+class DeepLabv3PlusR(SegmentationModel):
     """DeepLab v3+ on a ResNet (c1 low-level, c4 deep). Honours ``dilate``/``output_stride``.
     ``aux`` is accepted and ignored: the original forces aux off, so there is only one output.
     The ASPP input (2048) is hard-coded as in the original: ResNet-50/101/152 only."""
+    head_stages = (0, -1)
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, dilated_output_stride(dilate, output_stride),
-                                       norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         check_channels("DeepLabv3PlusR", self.backbone, c4=2048)
         self.head = DeepLabPlusHead(nclass, 2048, self.backbone.channels[0], norm)
 
-    def forward(self, x):
-        c1, _, _, c4 = self.backbone(x)
-        return (resize(self.head(c1, c4), x.shape[-2:]),)
-
 
 @register_model("DeepLabv3PlusX", aliases=("deeplabv3plusx", "deeplabv3+x"))
-class DeepLabv3PlusX(nn.Module):
+class DeepLabv3PlusX(SegmentationModel):
     """DeepLab v3+ on GluonCV's Xception65 (low-level = ReLU(block1), 128 ch; deep = exit flow,
     2048 ch). As the original: output stride forced to 8 (``dilate`` ignored), aux forced off
     (``aux`` accepted, one output), xception65 the only backbone."""
+    default_backbone = "xception65"
+    fixed_stride = 8
+    head_stages = (0, -1)
 
-    def __init__(self, nclass, backbone="xception65", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        if str(backbone).lower() != "xception65":
-            raise ValueError(f"DeepLabv3PlusX supports only backbone 'xception65' (as the "
-                             f"original), got {backbone!r}; use DeepLabv3PlusR for ResNets.")
-        self.backbone = Xception65(fixed_output_stride("DeepLabv3PlusX", 8, output_stride),
-                                   norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        only_backbone("DeepLabv3PlusX", trunk.name, "xception65", "DeepLabv3PlusR for ResNets")
+        self.backbone = Xception65(trunk.output_stride, trunk.norm_layer, trunk.pretrained)
         low_ch, _, deep_ch = self.backbone.channels
-        self.head = DeepLabPlusHead(nclass, deep_ch, low_ch, get_norm_layer(norm_layer))
-
-    def forward(self, x):
-        low, _, deep = self.backbone(x)
-        return (resize(self.head(low, deep), x.shape[-2:]),)
+        self.head = DeepLabPlusHead(nclass, deep_ch, low_ch, norm)

@@ -1,9 +1,9 @@
 """Parameter-name maps from the original MXNet models (``Block.save_parameters`` names) to ours.
 
-``MXNET_NAME_MAPS[canonical model name]`` is ``fn(mxnet_name, model) -> our state-dict key``
-(or None when the name has no counterpart). One module of this package per model family holds
-its functions, registered with ``@register_mxnet_map("ModelName")``; every module here is
-imported with the package.
+A model's map is ``fn(mxnet_name, model) -> our state-dict key`` (or None when the name has no
+counterpart), kept with the model's own registry entry (``MODELS``, under the model's name):
+``@register_mxnet_map("ModelName")`` in one module of this package per model family; every
+module here is imported with the package. ``MXNET_NAME_MAPS`` is a read-only view by name.
 
 Common pieces: MXNet BatchNorm ``gamma/beta/running_mean/running_var`` (``moving_*`` in some
 exports) become ``weight/bias/running_mean/running_var``, PReLU ``alpha`` becomes ``weight``;
@@ -14,14 +14,37 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from collections.abc import Mapping
 from typing import Callable, Iterable, Optional
 
 import torch.nn as nn
 
+from ...models import MODELS
+
 __all__ = ["MXNET_NAME_MAPS", "register_mxnet_map", "map_names", "bn_suffix", "rename",
            "CONV_MODULE", "cbr_rules", "resnet_base_name", "fcn_head_name", "fcn_heads_key"]
 
-MXNET_NAME_MAPS: dict[str, Callable[[str, nn.Module], Optional[str]]] = {}
+_KEY = "mxnet_map"
+NameMap = Callable[[str, nn.Module], Optional[str]]
+
+
+class _Maps(Mapping):
+    """canonical model name -> its MXNet name map, read from the model registry."""
+
+    def __getitem__(self, name) -> NameMap:
+        fn = MODELS.attached(name, _KEY) if name in MODELS else None
+        if fn is None:
+            raise KeyError(name)
+        return fn
+
+    def __iter__(self):
+        return iter(MODELS.with_attached(_KEY))
+
+    def __len__(self):
+        return len(MODELS.with_attached(_KEY))
+
+
+MXNET_NAME_MAPS: Mapping[str, NameMap] = _Maps()
 
 _BN = {"gamma": "weight", "beta": "bias", "running_mean": "running_mean",
        "running_var": "running_var", "moving_mean": "running_mean", "moving_var": "running_var"}
@@ -31,7 +54,7 @@ _PARAM = {"weight": "weight", "bias": "bias", "alpha": "weight", **_BN}
 def register_mxnet_map(*names: str):
     def deco(fn):
         for n in names:
-            MXNET_NAME_MAPS[n] = fn
+            MODELS.attach(n, _KEY, fn)
         return fn
     return deco
 
@@ -117,10 +140,10 @@ def fcn_heads_key(name: str, model: nn.Module, paths) -> tuple[bool, Optional[st
 
 def map_names(model: nn.Module, names) -> tuple[dict[str, str], list[str]]:
     """(mxnet name -> our key, unmapped mxnet names) for ``model``'s registered map."""
-    key = type(model).__name__
+    key = MODELS.name_of(type(model)) or type(model).__name__
     if key not in MXNET_NAME_MAPS:
         raise KeyError(f"no MXNet name map for model {key!r}; models with one: "
-                       f"{', '.join(sorted(MXNET_NAME_MAPS)) or 'none'}")
+                       f"{', '.join(MXNET_NAME_MAPS) or 'none'}")
     fn = MXNET_NAME_MAPS[key]
     mapped, unmapped = {}, []
     for n in names:
