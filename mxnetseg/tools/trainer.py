@@ -15,7 +15,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..config import Config
+from ..config import Config, ConfigError
 from ..data import IGNORE_INDEX, DataError, get_dataset
 from ..models import canonical_name, count_parameters
 from ..models.build import build_model
@@ -59,7 +59,7 @@ def _autocast(cfg, device):
     if cfg.amp is None:
         return contextlib.nullcontext()
     if cfg.amp == "fp16" and device.type != "cuda":
-        raise ValueError("amp: fp16 needs a GPU; use amp: bf16 on the CPU")
+        raise ConfigError("amp: fp16 needs a GPU; use amp: bf16 on the CPU")
     dtype = torch.float16 if cfg.amp == "fp16" else torch.bfloat16
     return torch.autocast(device.type, dtype=dtype)
 
@@ -132,7 +132,7 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
     device, world = dinfo.device, dinfo.world
     torch.manual_seed(cfg.seed + dinfo.rank)   # dropout differs per rank; params are broadcast
     if cfg.bs_train % world or cfg.bs_val % world:
-        raise ValueError(f"bs_train ({cfg.bs_train}) and bs_val ({cfg.bs_val}) are global batch "
+        raise ConfigError(f"bs_train ({cfg.bs_train}) and bs_val ({cfg.bs_val}) are global batch "
                          f"sizes and must divide evenly over {world} processes")
 
     # ---- data
@@ -144,7 +144,7 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
     sampler = TrainBatchSampler(len(train_set), cfg.bs_train, world, dinfo.rank, cfg.seed)
     iters_per_epoch = len(sampler)
     if iters_per_epoch == 0:
-        raise ValueError(f"the {cfg.train_split!r} split has {len(train_set)} samples, fewer "
+        raise ConfigError(f"the {cfg.train_split!r} split has {len(train_set)} samples, fewer "
                          f"than one batch (bs_train={cfg.bs_train}); lower bs_train")
 
     # ---- model, optimiser, schedule
