@@ -1,0 +1,103 @@
+"""ICNet: Image Cascade Network (Zhao et al., ECCV 2018), as GluonCV 0.10.5 builds it.
+
+Three branches share one dilated ResNet (GluonCV's PSPNet-ResNet50 trunk): the full image goes
+through three stride-2 CBRs (1/8); the half image through the stem, layer1 and layer2 (1/16);
+layer2's output, resized to 1/32 of the image, through layer3, layer4 and a pyramid-pooling
+head. Cascade feature fusion (CFF) merges 1/32 into 1/16, then into 1/8; a 1x1 classifier at
+1/4 gives the main output. GluonCV fixes every resize target from the crop size; here they come
+from the input at run time (the same numbers when the input is the crop, a multiple of 32).
+"""
+from __future__ import annotations
+
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import register_model
+from .backbones import ResNetBackbone
+from .layers import ConvBNAct, PPModule, check_channels, fixed_output_stride, get_norm_layer, resize
+
+_STEM = ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2")
+
+
+class CascadeFeatureFusion(nn.Module):
+    """CFF: ``low`` resized to ``high``'s size -> 3x3 conv (dilation 2) + BN; ``high`` -> 1x1
+    conv + BN; ReLU of the sum. Also returns the classifier on the BN'd low branch (GluonCV
+    classifies before the sum), an auxiliary output."""
+
+    def __init__(self, low_ch, high_ch, out_ch, nclass, norm_layer=nn.BatchNorm2d):
+        super().__init__()
+        self.conv_low = ConvBNAct(low_ch, out_ch, 3, dilation=2, norm_layer=norm_layer,
+                                  act=False)
+        self.conv_high = ConvBNAct(high_ch, out_ch, 1, norm_layer=norm_layer, act=False)
+        self.conv_low_cls = nn.Conv2d(out_ch, nclass, 1, bias=False)
+
+    def forward(self, low, high):
+        low = self.conv_low(resize(low, high.shape[-2:]))
+        return F.relu(low + self.conv_high(high)), self.conv_low_cls(low)
+
+
+class ICHead(nn.Module):
+    """CFF(1/32 -> 1/16), CFF(-> 1/8), resize to 1/4 of the image, 1x1 classifier (no bias).
+    Returns (1/4 logits, 1/8 CFF logits, 1/16 CFF logits)."""
+
+    def __init__(self, nclass, norm_layer=nn.BatchNorm2d):
+        super().__init__()
+        self.cff_12 = CascadeFeatureFusion(128, 64, 128, nclass, norm_layer)
+        self.cff_24 = CascadeFeatureFusion(256, 256, 128, nclass, norm_layer)
+        self.conv_cls = nn.Conv2d(128, nclass, 1, bias=False)
+
+    def forward(self, sub1, sub2, sub4, quarter_size):
+        x, cls_24 = self.cff_24(sub4, sub2)
+        x, cls_12 = self.cff_12(x, sub1)
+        return self.conv_cls(resize(x, quarter_size)), cls_12, cls_24
+
+
+def _fraction(size, div):
+    """GluonCV's ``height // div`` target, at least 1 pixel for tiny inputs."""
+    return tuple(max(1, s // div) for s in size)
+
+
+@register_model("ICNet", aliases=("icnet",))
+class ICNet(nn.Module):
+    """GluonCV's ICNet on a dilated ResNet (output stride 8 in layer3/4, as GluonCV's
+    ``SegBaseModel``; ``dilate`` is ignored). Only ResNet-50/101/152 fit (the PSP head takes
+    2048 channels, the 1/16 reduce conv 512). With ``aux``: (main, 1/4 logits, 1/8 CFF, 1/16
+    CFF) -- GluonCV's order -- every output resized to the input, as GluonCV's ``ICNetLoss``
+    does (``aux_weight: [0.4, 0.4, 1.0]`` is that loss); without: main only. GluonCV returns
+    all four in eval mode too; its ``predict`` returns the main one, as we do without aux."""
+
+    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
+                 pretrained_base=False, output_stride=None):
+        super().__init__()
+        norm = get_norm_layer(norm_layer)
+        self.backbone = ResNetBackbone(backbone, fixed_output_stride("ICNet", 8, output_stride),
+                                       norm_layer, pretrained_base)
+        check_channels("ICNet", self.backbone, c2=512, c4=2048)
+        self.aux = aux
+        self.conv_sub1 = nn.Sequential(ConvBNAct(3, 32, 3, 2, norm_layer=norm),
+                                       ConvBNAct(32, 32, 3, 2, norm_layer=norm),
+                                       ConvBNAct(32, 64, 3, 2, norm_layer=norm))
+        pool = PPModule(2048, norm, reduction=4)
+        # GluonCV's PSP head without its classifier: the 512-channel map feeds the cascade
+        self.psp_head = nn.Sequential(pool, ConvBNAct(pool.out_channels, 512, 3, norm_layer=norm),
+                                      nn.Dropout(0.1))
+        self.conv_sub4 = ConvBNAct(512, 256, 1, norm_layer=norm)
+        self.conv_sub2 = ConvBNAct(512, 256, 1, norm_layer=norm)
+        self.head = ICHead(nclass, norm)
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        body = self.backbone.body
+        sub1 = self.conv_sub1(x)
+        sub2 = resize(x, _fraction(size, 2))
+        for name in _STEM:
+            sub2 = body[name](sub2)
+        sub4 = body["layer4"](body["layer3"](resize(sub2, _fraction(size, 32))))
+        sub4 = self.conv_sub4(self.psp_head(sub4))
+        quarter, cls_12, cls_24 = self.head(sub1, self.conv_sub2(sub2), sub4, _fraction(size, 4))
+        main = resize(quarter, size)
+        if not self.aux:
+            return (main,)
+        # GluonCV's ICNetLoss resizes every output to the crop, so its 1/4 output enters the
+        # loss as a copy of the main one: kept, so that aux_weight [0.4, 0.4, 1.0] is its loss
+        return main, main.clone(), resize(cls_12, size), resize(cls_24, size)
