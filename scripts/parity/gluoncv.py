@@ -19,8 +19,8 @@ command).
 ``fixture`` builds one zoo name at a small crop, sets every weight from ``seeded_array``
 (scripts/parity/original.py's rule: a generator seeded by crc32 of the parameter name), runs one
 fixed input in inference mode and writes ``<tag>.json`` (spec + [[name, shape, sum], ...]),
-``<tag>_input.npy`` and ``<tag>_out.npy``: every output, sampled every ``step`` pixels to keep
-the fixture small. No weights file is stored: the test writes the same weights as a
+``<tag>_input.npy`` and ``<tag>_out.npy``: every output (one smaller than the input resized to
+it, as GluonCV's ICNetLoss does), sampled every ``step`` pixels to keep the fixture small. No weights file is stored: the test writes the same weights as a
 ``save_parameters`` file (names without arg:/aux: prefixes, as GluonCV's model store ships them).
 ``refresh`` rebuilds every fixture in the folder from its recorded spec.
 """
@@ -103,6 +103,15 @@ def counts(out_path, names=()):
                                          indent=1) + "\n")
 
 
+def at_input_size(mx, out, crop):
+    """ICNet returns its cascade outputs at 1/4, 1/8 and 1/16 of the crop; GluonCV's ICNetLoss
+    resizes each to the crop (BilinearResize2D) before its loss, and our models return them so:
+    the fixture stores them resized the same way."""
+    if tuple(out.shape[2:]) == (crop, crop):
+        return out
+    return mx.nd.contrib.BilinearResize2D(out, height=crop, width=crop)
+
+
 def fixture(out_dir, specs):
     """specs: {tag: {"name": zoo name, "crop": int, "step": int}}."""
     import mxnet as mx
@@ -118,7 +127,8 @@ def fixture(out_dir, specs):
         crop, step = spec["crop"], spec["step"]
         x = np.random.RandomState(0).standard_normal((1, 3, crop, crop)).astype(np.float32)
         y = net(mx.nd.array(x))                    # not under autograd.record: inference mode
-        y = [t.asnumpy() for t in (y if isinstance(y, (tuple, list)) else (y,))]
+        y = [at_input_size(mx, t, crop).asnumpy()
+             for t in (y if isinstance(y, (tuple, list)) else (y,))]
         sampled = np.stack([t[:, :, ::step, ::step] for t in y])
         import gluoncv
         meta = dict(spec, gluoncv=gluoncv.__version__, mxnet=mx.__version__)
