@@ -37,7 +37,8 @@ class ZooSpec:
 
 # GluonCV dataset acronym -> (our dataset name, classes)
 _DATASETS = {"voc": ("voc", 21), "coco": ("coco", 21), "ade": ("ade20k", 150),
-             "citys": ("cityscapes", 19), "mhpv1": ("mhp", 18)}
+             "citys": ("cityscapes", 19), "mhpv1": ("mhp", 19)}
+# (GluonCV's MHP v1 has 19 classes, background first; our MHPV1 dataset ignores background: 18)
 # family -> (our model, options); GluonCV builds FCN/DeepLab trunks dilated (output stride 8)
 _FCN = ("FCNResNet", {"output_stride": 8, "head_channels": 512})
 _PSP = ("PSPNet", {"head_channels": 512})
