@@ -19,7 +19,8 @@ FIX = Path(__file__).parent / "fixtures" / "gluoncv"
 #   scripts/parity/gluoncv.py counts OUT.json icnet_resnet50_citys icnet_resnet50_mhpv1 \
 #       fastscnn_citys
 # (get_model(name, pretrained=False, pretrained_base=False)): (trainable, all incl. BN stats).
-# GluonCV's ICNet ignores ``aux`` (always its four outputs); fastscnn_citys is built with aux.
+# GluonCV's ICNet ignores ``aux`` (always its four outputs and the CFF classifiers that make
+# them); fastscnn_citys is built with aux. Both zoo names build our models with aux.
 GLUONCV_COUNTS = {
     "icnet_resnet50_citys": (47_489_184, 47_550_112),
     "icnet_resnet50_mhpv1": (47_489_184, 47_550_112),      # MHP v1: 19 classes as Cityscapes
@@ -28,6 +29,8 @@ GLUONCV_COUNTS = {
 # FastSCNN(19, aux=False) under GluonCV (same script's build, aux=False): the aux head is
 # 38,227 trainable parameters
 FASTSCNN_NO_AUX = (1_138_051, 1_161_731)
+# Our ICNet without aux lacks the two CFF classifiers (128 -> 19, no bias)
+ICNET_CFF_CLS = 2 * 128 * 19
 
 
 @pytest.mark.parametrize("zoo_name", sorted(GLUONCV_COUNTS))
@@ -42,7 +45,11 @@ def test_counts_with_and_without_aux():
     with torch.device("meta"):
         icnet = [create_model("icnet", 19, aux=aux) for aux in (False, True)]
         fast = [create_model("fastscnn", 19, aux=aux) for aux in (False, True)]
-    assert {count_parameters(m) for m in icnet} == {GLUONCV_COUNTS["icnet_resnet50_citys"][1]}
+    trainable, total = GLUONCV_COUNTS["icnet_resnet50_citys"]
+    assert (count_parameters(icnet[1], "trainable"), count_parameters(icnet[1])) == \
+        (trainable, total)
+    assert (count_parameters(icnet[0], "trainable"), count_parameters(icnet[0])) == \
+        (trainable - ICNET_CFF_CLS, total - ICNET_CFF_CLS)
     assert (count_parameters(fast[0], "trainable"), count_parameters(fast[0])) == FASTSCNN_NO_AUX
     assert count_parameters(fast[1]) == GLUONCV_COUNTS["fastscnn_citys"][1]
 
@@ -92,7 +99,9 @@ def test_icnet_outputs_follow_gluoncv_loss():
     # 0.4, 0.4, 1.0 apply to outputs 1, 2, 3)
     assert torch.equal(out[0], out[1]) and not torch.equal(out[0], out[2])
     plain = create_model("icnet", 3).eval()          # without aux: the main output alone
-    plain.load_state_dict(model.state_dict())
+    skipped = plain.load_state_dict(model.state_dict(), strict=False)
+    assert not skipped.missing_keys and sorted(skipped.unexpected_keys) == [
+        "head.cff_12.conv_low_cls.weight", "head.cff_24.conv_low_cls.weight"]
     with torch.no_grad():
         (main,) = plain(x)
     assert torch.equal(main, out[0])
@@ -108,6 +117,9 @@ def test_wrong_architecture_file_is_one_error(tmp_path):
     with pytest.raises(CheckpointError, match=r"no counterpart \(7\): auxlayer"):
         load_model_weights(model, path)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    _, path, _, _ = _fixture("icnet_resnet50_citys", tmp_path)
+    with pytest.raises(CheckpointError, match=r"no counterpart \(2\): head\.cff_12\.conv_low_cls"):
+        load_model_weights(create_model("icnet", 19), path)
 
 
 def test_bad_options_are_clear():

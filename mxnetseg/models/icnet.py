@@ -21,29 +21,32 @@ _STEM = ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2")
 
 class CascadeFeatureFusion(nn.Module):
     """CFF: ``low`` resized to ``high``'s size -> 3x3 conv (dilation 2) + BN; ``high`` -> 1x1
-    conv + BN; ReLU of the sum. Also returns the classifier on the BN'd low branch (GluonCV
-    classifies before the sum), an auxiliary output."""
+    conv + BN; ReLU of the sum. With ``nclass`` also returns the auxiliary classifier on the
+    BN'd low branch (GluonCV classifies before the sum), else None."""
 
-    def __init__(self, low_ch, high_ch, out_ch, nclass, norm_layer=nn.BatchNorm2d):
+    def __init__(self, low_ch, high_ch, out_ch, nclass=None, norm_layer=nn.BatchNorm2d):
         super().__init__()
         self.conv_low = ConvBNAct(low_ch, out_ch, 3, dilation=2, norm_layer=norm_layer,
                                   act=False)
         self.conv_high = ConvBNAct(high_ch, out_ch, 1, norm_layer=norm_layer, act=False)
-        self.conv_low_cls = nn.Conv2d(out_ch, nclass, 1, bias=False)
+        self.conv_low_cls = nn.Conv2d(out_ch, nclass, 1, bias=False) if nclass else None
 
     def forward(self, low, high):
         low = self.conv_low(resize(low, high.shape[-2:]))
-        return F.relu(low + self.conv_high(high)), self.conv_low_cls(low)
+        cls = self.conv_low_cls(low) if self.conv_low_cls is not None else None
+        return F.relu(low + self.conv_high(high)), cls
 
 
 class ICHead(nn.Module):
     """CFF(1/32 -> 1/16), CFF(-> 1/8), resize to 1/4 of the image, 1x1 classifier (no bias).
-    Returns (1/4 logits, 1/8 CFF logits, 1/16 CFF logits)."""
+    Returns (1/4 logits, 1/8 CFF logits, 1/16 CFF logits); the CFF logits (aux) are None
+    without ``aux``."""
 
-    def __init__(self, nclass, norm_layer=nn.BatchNorm2d):
+    def __init__(self, nclass, norm_layer=nn.BatchNorm2d, aux=True):
         super().__init__()
-        self.cff_12 = CascadeFeatureFusion(128, 64, 128, nclass, norm_layer)
-        self.cff_24 = CascadeFeatureFusion(256, 256, 128, nclass, norm_layer)
+        aux_classes = nclass if aux else None
+        self.cff_12 = CascadeFeatureFusion(128, 64, 128, aux_classes, norm_layer)
+        self.cff_24 = CascadeFeatureFusion(256, 256, 128, aux_classes, norm_layer)
         self.conv_cls = nn.Conv2d(128, nclass, 1, bias=False)
 
     def forward(self, sub1, sub2, sub4, quarter_size):
@@ -63,8 +66,9 @@ class ICNet(nn.Module):
     ``SegBaseModel``; ``dilate`` is ignored). Only ResNet-50/101/152 fit (the PSP head takes
     2048 channels, the 1/16 reduce conv 512). With ``aux``: (main, 1/4 logits, 1/8 CFF, 1/16
     CFF) -- GluonCV's order -- every output resized to the input, as GluonCV's ``ICNetLoss``
-    does (``aux_weight: [0.4, 0.4, 1.0]`` is that loss); without: main only. GluonCV returns
-    all four in eval mode too; its ``predict`` returns the main one, as we do without aux."""
+    does (``aux_weight: [0.4, 0.4, 1.0]`` is that loss); without: main only, and the two CFF
+    classifiers are not built (GluonCV always builds them: its count is ours with aux; it
+    returns all four outputs in eval mode too, its ``predict`` the main one)."""
 
     def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
                  pretrained_base=False, output_stride=None):
@@ -83,7 +87,7 @@ class ICNet(nn.Module):
                                       nn.Dropout(0.1))
         self.conv_sub4 = ConvBNAct(512, 256, 1, norm_layer=norm)
         self.conv_sub2 = ConvBNAct(512, 256, 1, norm_layer=norm)
-        self.head = ICHead(nclass, norm)
+        self.head = ICHead(nclass, norm, aux)
 
     def forward(self, x):
         size = x.shape[-2:]
