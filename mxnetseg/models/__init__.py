@@ -20,7 +20,7 @@ __all__ = ["register_model", "create_model", "list_models", "get_model_builder",
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}   # canonical name -> builder
 _LOOKUP: dict[str, str] = {}                           # lower-case name/alias -> canonical
-_SUPPORT_MODULES = {"layers", "backbones", "gluoncv_zoo"}   # not model files
+_SUPPORT_MODULES = {"layers", "backbones", "gluoncv_zoo", "wideresnet"}   # not model files
 _loaded = False
 
 
