@@ -20,7 +20,7 @@ __all__ = ["register_model", "create_model", "list_models", "get_model_builder",
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}   # canonical name -> builder
 _LOOKUP: dict[str, str] = {}                           # lower-case name/alias -> canonical
-_SUPPORT_MODULES = {"layers", "backbones", "gluoncv_zoo"}   # not model files
+_SUPPORT_MODULES = {"layers", "backbones", "gluoncv_zoo", "wideresnet"}   # not model files
 _loaded = False
 
 
@@ -103,10 +103,10 @@ def create_model(name, nclass: int | None = None, *, checkpoint=None, **kwargs) 
                   if k not in ("backbone", "aux", "dilate", "output_stride")}
         kwargs.update(spec.model_kwargs())
         name, nclass = spec.model, spec.nclass if nclass is None else nclass
+    builder = get_model_builder(name)
     if nclass is None:
         raise TypeError(f"create_model({name!r}) needs nclass (only GluonCV zoo names such as "
                         f"'psp_resnet101_citys' carry their class count)")
-    builder = get_model_builder(name)
     params = inspect.signature(builder).parameters
     common = {"backbone", "aux", "dilate", "norm_layer", "pretrained_base", "crop_size",
               "base_size", "output_stride"}

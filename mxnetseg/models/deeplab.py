@@ -1,4 +1,5 @@
-"""DeepLab v3 (Chen et al., arXiv 2017) and DeepLab v3+ (Chen et al., ECCV 2018), ResNet trunks.
+"""DeepLab v3 (Chen et al., arXiv 2017) and DeepLab v3+ (Chen et al., ECCV 2018): ResNet and
+Xception trunks as the original; GluonCV's v3b+ on Wider ResNet-38.
 
 Faithful to the original's deviations from the papers: v3 uses ASPP rates 6/12/18 at any output
 stride and an FCN head (extra 3x3 CBR) after ASPP; v3+ uses rates 12/24/36, a 3x3 (not 1x1)
@@ -13,25 +14,28 @@ import torch.nn as nn
 
 from . import register_model
 from .backbones import ResNetBackbone
-from .layers import (ASPPModule, C4HeadModel, ConvBNAct, FCNHead, check_channels,
+from .layers import (ASPPModule, C4HeadModel, ConvBNAct, FCNHead, GlobalFlow, check_channels,
                      dilated_output_stride, fixed_output_stride, get_norm_layer, resize)
+from .wideresnet import WiderResNet38
 from .xception import Xception65
 
 
 @register_model("DeepLabv3", aliases=("deeplabv3", "deeplab"))
 class DeepLabv3(C4HeadModel):
     """ASPP(256, rates 6/12/18, image pooling, dropout 0.5) -> FCNHead on c4; aux FCNHead on c3.
-    Honours ``dilate`` (output stride 8 or 32) and ``output_stride``."""
+    Honours ``dilate`` (output stride 8 or 32) and ``output_stride``. GluonCV's DeepLabV3
+    (``deeplab_resnet*`` / ``deeplab_resnest*`` zoo names) is this with ``rates=(12, 24, 36)`` at
+    output stride 8."""
 
     def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
+                 pretrained_base=False, output_stride=None, rates=(6, 12, 18)):
         super().__init__()
         norm = get_norm_layer(norm_layer)
         self.backbone = ResNetBackbone(backbone, dilated_output_stride(dilate, output_stride),
                                        norm_layer, pretrained_base)
         c3_ch, c4_ch = self.backbone.channels[2:]
         self.head = nn.Sequential(OrderedDict(
-            aspp=ASPPModule(c4_ch, 256, norm, rates=(6, 12, 18)),
+            aspp=ASPPModule(c4_ch, 256, norm, rates=tuple(rates)),
             head=FCNHead(256, nclass, norm)))
         self.aux_head = FCNHead(c3_ch, nclass, norm) if aux else None
 
@@ -95,3 +99,48 @@ class DeepLabv3PlusX(nn.Module):
     def forward(self, x):
         low, _, deep = self.backbone(x)
         return (resize(self.head(low, deep), x.shape[-2:]),)
+
+
+class WideASPP(nn.Module):
+    """GluonCV DeepLabv3b+'s ASPP: concat[image pool; CBR(1); CBR(3, d=r) per rate] (pool
+    first) -> a bare 1x1 conv (no norm, activation or dropout)."""
+
+    def __init__(self, in_ch, out_ch=256, norm_layer=nn.BatchNorm2d, rates=(12, 24, 36)):
+        super().__init__()
+        self.branches = nn.ModuleList(
+            [GlobalFlow(in_ch, out_ch, norm_layer),
+             ConvBNAct(in_ch, out_ch, 1, norm_layer=norm_layer)] + [ConvBNAct(in_ch, out_ch, 3, dilation=r, norm_layer=norm_layer) for r in rates])
+        self.projection = nn.Conv2d(len(self.branches) * out_ch, out_ch, 1, bias=False)
+
+    def forward(self, x):
+        return self.projection(torch.cat([branch(x) for branch in self.branches], dim=1))
+
+
+@register_model("DeepLabv3PlusW", aliases=("deeplabv3plusw", "deeplabv3b_plus", "deeplabv3+w"))
+class DeepLabv3PlusW(nn.Module):
+    """GluonCV's DeepLabv3b+ on Wider ResNet-38 (``deeplab_v3b_plus_wideresnet_citys``):
+    WideASPP(4096 -> 256, rates 12/24/36) on the stride-8 trunk output, resized to the stride-2
+    feature (mod2, 128 ch) and concatenated with its 1x1 conv to 48 (no norm) -> CBR(3, 256) x 2
+    -> 1x1 conv without bias. One output (no aux head); ``dilate`` is ignored (stride 8)."""
+
+    def __init__(self, nclass, backbone="wideresnet38", aux=False, dilate=False,
+                 norm_layer="BN", pretrained_base=False, output_stride=None):
+        super().__init__()
+        if str(backbone).lower() != "wideresnet38":
+            raise ValueError(f"DeepLabv3PlusW supports only backbone 'wideresnet38' (as GluonCV), "
+                             f"got {backbone!r}")
+        fixed_output_stride("DeepLabv3PlusW", 8, output_stride)
+        norm = get_norm_layer(norm_layer)
+        self.backbone = WiderResNet38(True, norm_layer, pretrained_base)
+        low_ch, deep_ch = self.backbone.channels
+        self.aspp = WideASPP(deep_ch, 256, norm)
+        self.c1_block = nn.Conv2d(low_ch, 48, 1, bias=False)
+        self.block = nn.Sequential(ConvBNAct(48 + 256, 256, 3, norm_layer=norm),
+                                   ConvBNAct(256, 256, 3, norm_layer=norm),
+                                   nn.Conv2d(256, nclass, 1, bias=False))
+
+    def forward(self, x):
+        low, deep = self.backbone(x)
+        deep = resize(self.aspp(deep), low.shape[-2:])
+        out = self.block(torch.cat([self.c1_block(low), deep], dim=1))
+        return (resize(out, x.shape[-2:]),)

@@ -14,14 +14,17 @@ from .layers import (C4HeadModel, FCNHead, dilated_output_stride, fixed_output_s
 
 @register_model("FCNResNet", aliases=("fcn", "fcn_resnet"))
 class FCNResNet(C4HeadModel):
+    """Also GluonCV's FCN (``fcn_resnet*`` zoo names): ``head_channels=512``, output stride 8."""
+
     def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None, drop=0.1):
+                 pretrained_base=False, output_stride=None, drop=0.1, head_channels=None):
         super().__init__()
         norm = get_norm_layer(norm_layer)
         self.backbone = ResNetBackbone(backbone, dilated_output_stride(dilate, output_stride),
                                        norm_layer, pretrained_base)
         c3_ch, c4_ch = self.backbone.channels[2:]
-        self.head = FCNHead(c4_ch, nclass, norm, drop)
+        # head_channels: the main head's width; None = the original's 256, GluonCV's is c4 / 4
+        self.head = FCNHead(c4_ch, nclass, norm, drop, inter=head_channels)
         self.aux_head = FCNHead(c3_ch, nclass, norm, drop) if aux else None
 
 

@@ -18,10 +18,12 @@ from typing import Callable, Iterable, Optional
 
 import torch.nn as nn
 
-__all__ = ["MXNET_NAME_MAPS", "register_mxnet_map", "map_names", "bn_suffix", "rename",
+__all__ = ["MXNET_NAME_MAPS", "GLUONCV_NAME_MAPS", "register_mxnet_map", "register_gluoncv_map", "map_names", "bn_suffix", "rename",
            "CONV_MODULE", "cbr_rules", "resnet_base_name", "fcn_head_name", "fcn_heads_key"]
 
 MXNET_NAME_MAPS: dict[str, Callable[[str, nn.Module], Optional[str]]] = {}
+# GluonCV zoo names for models that also have an original-MXNetSeg map (tried first)
+GLUONCV_NAME_MAPS: dict[str, Callable[[str, nn.Module], Optional[str]]] = {}
 
 _BN = {"gamma": "weight", "beta": "bias", "running_mean": "running_mean",
        "running_var": "running_var", "moving_mean": "running_mean", "moving_var": "running_var"}
@@ -32,6 +34,14 @@ def register_mxnet_map(*names: str):
     def deco(fn):
         for n in names:
             MXNET_NAME_MAPS[n] = fn
+        return fn
+    return deco
+
+
+def register_gluoncv_map(*names: str):
+    def deco(fn):
+        for n in names:
+            GLUONCV_NAME_MAPS[n] = fn
         return fn
     return deco
 
@@ -118,13 +128,14 @@ def fcn_heads_key(name: str, model: nn.Module, paths) -> tuple[bool, Optional[st
 def map_names(model: nn.Module, names) -> tuple[dict[str, str], list[str]]:
     """(mxnet name -> our key, unmapped mxnet names) for ``model``'s registered map."""
     key = type(model).__name__
-    if key not in MXNET_NAME_MAPS:
+    fns = [maps[key] for maps in (GLUONCV_NAME_MAPS, MXNET_NAME_MAPS) if key in maps]
+    if not fns:
+        known = sorted(set(MXNET_NAME_MAPS) | set(GLUONCV_NAME_MAPS))
         raise KeyError(f"no MXNet name map for model {key!r}; models with one: "
-                       f"{', '.join(sorted(MXNET_NAME_MAPS)) or 'none'}")
-    fn = MXNET_NAME_MAPS[key]
+                       f"{', '.join(known) or 'none'}")
     mapped, unmapped = {}, []
     for n in names:
-        ours = fn(n, model)
+        ours = next((o for o in (fn(n, model) for fn in fns) if o is not None), None)
         (unmapped.append(n) if ours is None else mapped.__setitem__(n, ours))
     return mapped, unmapped
 
