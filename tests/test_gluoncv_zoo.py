@@ -20,8 +20,9 @@ COUNTS = json.loads((FIX / "gluoncv_counts.json").read_text())
 ROWS = {r["name"]: r for r in COUNTS["counts"]}
 GCV = FIX / "gluoncv"
 TAGS = sorted(f.stem for f in GCV.glob("*.json"))
-# ~40M+ parameters each (Wider ResNet-38: 137M, a 550 MB .params file): DANet runs by default
-FAST = {"gcv_danet"}
+# ~40M+ parameters each (Wider ResNet-38: 137M, a 550 MB .params file): DANet runs by default,
+# and Fast-SCNN (1.2M)
+FAST = {"gcv_danet", "gcv_fastscnn"}
 REL_TOL = 1e-4
 
 
