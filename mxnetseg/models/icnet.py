@@ -5,7 +5,8 @@ through three stride-2 CBRs (1/8); the half image through the stem, layer1 and l
 layer2's output, resized to 1/32 of the image, through layer3, layer4 and a pyramid-pooling
 head. Cascade feature fusion (CFF) merges 1/32 into 1/16, then into 1/8; a 1x1 classifier at
 1/4 gives the main output. GluonCV fixes every resize target from the crop size; here they come
-from the input at run time (the same numbers when the input is the crop, a multiple of 32).
+from the input and the feature maps at run time (the same numbers when the input is the crop, a
+multiple of 32; GluonCV's own ``predict`` sizes the cascade from the feature maps too).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class CascadeFeatureFusion(nn.Module):
 
 
 class ICHead(nn.Module):
-    """CFF(1/32 -> 1/16), CFF(-> 1/8), resize to 1/4 of the image, 1x1 classifier (no bias).
+    """CFF(1/32 -> 1/16), CFF(-> 1/8), resize x2 (1/4 of the image), 1x1 classifier (no bias).
     Returns (1/4 logits, 1/8 CFF logits, 1/16 CFF logits); the CFF logits (aux) are None
     without ``aux``."""
 
@@ -49,10 +50,10 @@ class ICHead(nn.Module):
         self.cff_24 = CascadeFeatureFusion(256, 256, 128, aux_classes, norm_layer)
         self.conv_cls = nn.Conv2d(128, nclass, 1, bias=False)
 
-    def forward(self, sub1, sub2, sub4, quarter_size):
+    def forward(self, sub1, sub2, sub4):
         x, cls_24 = self.cff_24(sub4, sub2)
         x, cls_12 = self.cff_12(x, sub1)
-        return self.conv_cls(resize(x, quarter_size)), cls_12, cls_24
+        return self.conv_cls(resize(x, [2 * s for s in x.shape[-2:]])), cls_12, cls_24
 
 
 def _fraction(size, div):
@@ -98,7 +99,7 @@ class ICNet(nn.Module):
             sub2 = body[name](sub2)
         sub4 = body["layer4"](body["layer3"](resize(sub2, _fraction(size, 32))))
         sub4 = self.conv_sub4(self.psp_head(sub4))
-        quarter, cls_12, cls_24 = self.head(sub1, self.conv_sub2(sub2), sub4, _fraction(size, 4))
+        quarter, cls_12, cls_24 = self.head(sub1, self.conv_sub2(sub2), sub4)
         main = resize(quarter, size)
         if not self.aux:
             return (main,)
