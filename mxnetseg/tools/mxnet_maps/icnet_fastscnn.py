@@ -32,7 +32,7 @@ _ICNET = (
 
 @register_mxnet_map("ICNet")
 def icnet_name(name: str, model: nn.Module) -> Optional[str]:
-    if name.endswith(".conv_low_cls.weight") and not model.aux:
+    if name.endswith(".conv_low_cls.weight") and model.head.cff_12.conv_low_cls is None:
         return None                      # CFF classifiers (aux) into a model without aux
     return resnet_base_name(name) or rename(name, _ICNET)
 
