@@ -70,8 +70,8 @@ _ENTRIES = {
     "deeplab_v3b_plus_wideresnet_citys": (("DeepLabv3PlusW", {}), "wideresnet38", False),
     "danet_resnet50_citys": (("DANet", {}), "resnet50", True),      # GluonCV always has 3 heads
     "danet_resnet101_citys": (("DANet", {}), "resnet101", True),
-    "icnet_resnet50_citys": (("ICNet", {}), "resnet50", False),
-    "icnet_resnet50_mhpv1": (("ICNet", {}), "resnet50", False),
+    "icnet_resnet50_citys": (("ICNet", {}), "resnet50", True),     # its CFF classifiers
+    "icnet_resnet50_mhpv1": (("ICNet", {}), "resnet50", True),
     "fastscnn_citys": (("FastSCNN", {}), None, True),
 }
 
