@@ -65,7 +65,7 @@ def test_benchmark_config(path):
 def test_model_zoo_page_lists_every_model_with_the_original_count():
     counts = json.loads((REPO / "tests" / "fixtures" / "original_counts.json").read_text())
     rows = [line for line in DOC.splitlines() if line.startswith("| ")]
-    original_models = {r["model"] for r in counts}     # the rest are GluonCV's (ICNet, ...)
+    original_models = {r["model"] for r in counts}    # not the GluonCV-only ones
     assert len(original_models) == 25 and original_models <= set(list_models())
     for name in sorted(original_models):
         mine = [r for r in rows if r.startswith(f"| {name} |")]

@@ -15,7 +15,7 @@ import timm
 import torch
 import torch.nn as nn
 
-from .layers import get_norm_layer
+from .layers import ModelConfigError, get_norm_layer
 
 __all__ = ["ResNetBackbone", "MobileNetV2Backbone", "list_backbones", "load_backbone_weights",
            "BACKBONES"]
@@ -44,8 +44,8 @@ def _timm_name(name: str) -> str:
     if key not in BACKBONES:
         close = difflib.get_close_matches(key, list(BACKBONES), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown backbone {name!r}.{hint} "
-                         f"Available: {', '.join(list_backbones())}")
+        raise ModelConfigError(f"unknown backbone {name!r}.{hint} "
+                               f"Available: {', '.join(list_backbones())}")
     return BACKBONES[key]
 
 
@@ -100,7 +100,7 @@ class ResNetBackbone(nn.Module):
     def __init__(self, name="resnet50", output_stride=32, norm_layer="BN", pretrained=False):
         super().__init__()
         if output_stride not in (8, 16, 32):
-            raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
+            raise ModelConfigError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
         arch = _timm_name(name)
         kwargs = dict(features_only=True, out_indices=(1, 2, 3, 4), output_stride=output_stride,
                       norm_layer=get_norm_layer(norm_layer), zero_init_last=False)
@@ -138,7 +138,7 @@ def load_backbone_weights(module: nn.Module, pretrained, arch: str, source: str)
     if pretrained is False or pretrained is None:
         return
     if pretrained is True:
-        raise ValueError(
+        raise ModelConfigError(
             f"no downloadable ImageNet weights exist for backbone {arch!r} (the original loaded "
             f"{source}). Pass a local PyTorch state dict of this backbone instead: "
             f"pretrained_base='/path/to/{arch}.pth', or in a config "
@@ -193,8 +193,8 @@ class MobileNetV2Backbone(nn.Module):
         super().__init__()
         key = str(name).lower()
         if key not in self.MULTIPLIERS:
-            raise ValueError(f"unknown MobileNetV2 backbone {name!r}; available: "
-                             f"{', '.join(self.MULTIPLIERS)}")
+            raise ModelConfigError(f"unknown MobileNetV2 backbone {name!r}; available: "
+                                   f"{', '.join(self.MULTIPLIERS)}")
         m = self.MULTIPLIERS[key]
         norm = get_norm_layer(norm_layer)
         ins = [int(c * m) for c in [32, 16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96,

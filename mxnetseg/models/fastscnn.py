@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from . import register_model
 from .backbones import load_backbone_weights
-from .layers import ConvBNAct, FCNHead, PPModule, fixed_output_stride, get_norm_layer, resize
+from .base import SegmentationModel
+from .layers import ConvBNAct, FCNHead, ModelConfigError, PPModule, get_norm_layer, resize
 
 
 def dw_conv(channels, stride=1, norm_layer=nn.BatchNorm2d):
@@ -94,7 +95,7 @@ class FastSCNNEncoder(nn.Module):
         self.output_stride = 32
         self.channels = (64, 128)
         if pretrained is True:
-            raise ValueError("Fast-SCNN has no ImageNet weights (GluonCV trains it from "
+            raise ModelConfigError("Fast-SCNN has no ImageNet weights (GluonCV trains it from "
                              "scratch): use pretrained_base=False, or a path to a PyTorch state "
                              "dict of this trunk (model.backbone).")
         load_backbone_weights(self, pretrained, self.name, "nothing")
@@ -134,27 +135,20 @@ class FastSCNNHead(nn.Module):
 
 
 @register_model("FastSCNN", aliases=("fastscnn", "fast_scnn", "fast-scnn"))
-class FastSCNN(nn.Module):
+class FastSCNN(SegmentationModel):
     """GluonCV's Fast-SCNN. ``backbone`` may only be None or ``'fastscnn'`` (its own trunk);
     ``dilate`` is ignored (output stride 32). Outputs (main, aux(1/8 features)) with ``aux``
     (GluonCV's ``fastscnn_citys`` is built with it), main only without."""
+    default_backbone = None
+    fixed_stride = 32
+    head_stages = (0, 1)        # (1/8 features, 1/32 global features)
+    aux_stages = (0,)
 
-    def __init__(self, nclass, backbone=None, aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        if backbone not in (None, "fastscnn"):
-            raise ValueError(f"FastSCNN has its own trunk and takes only backbone None or "
-                             f"'fastscnn'; got {backbone!r}.")
-        fixed_output_stride("FastSCNN", 32, output_stride)
-        norm = get_norm_layer(norm_layer)
-        self.backbone = FastSCNNEncoder(norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        if trunk.name not in (None, "fastscnn"):
+            raise ModelConfigError(f"FastSCNN has its own trunk and takes only backbone None or "
+                                   f"'fastscnn'; got {trunk.name!r}.")
+        self.backbone = FastSCNNEncoder(trunk.norm_layer, trunk.pretrained)
         high_ch, low_ch = self.backbone.channels
         self.head = FastSCNNHead(nclass, norm, high_ch, low_ch)
         self.aux_head = FCNHead(high_ch, nclass, norm, inter=64) if aux else None
-
-    def forward(self, x):
-        high, low = self.backbone(x)
-        outs = [self.head(high, low)]
-        if self.aux_head is not None:
-            outs.append(self.aux_head(high))
-        return tuple(resize(o, x.shape[-2:]) for o in outs)

@@ -14,8 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import ConvBNAct, PPModule, check_channels, fixed_output_stride, get_norm_layer, resize
+from .base import SegmentationModel
+from .layers import ConvBNAct, PPModule, check_channels, resize
 
 _STEM = ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2")
 
@@ -62,23 +62,20 @@ def _fraction(size, div):
 
 
 @register_model("ICNet", aliases=("icnet",))
-class ICNet(nn.Module):
+class ICNet(SegmentationModel):
     """GluonCV's ICNet on a dilated ResNet (output stride 8 in layer3/4, as GluonCV's
     ``SegBaseModel``; ``dilate`` is ignored). Only ResNet-50/101/152 fit (the PSP head takes
     2048 channels, the 1/16 reduce conv 512). With ``aux``: (main, 1/4 logits, 1/8 CFF, 1/16
     CFF) -- GluonCV's order -- every output resized to the input, as GluonCV's ``ICNetLoss``
-    does (``aux_weight: [0.4, 0.4, 1.0]`` is that loss); without: main only, and the two CFF
-    classifiers are not built (GluonCV always builds them: its count is ours with aux; it
-    returns all four outputs in eval mode too, its ``predict`` the main one)."""
+    does (``aux_weight: [0.4, 0.4, 1.0]`` is that loss; the 1/4 output resized is the main one);
+    without: main only, and the two CFF classifiers are not built (GluonCV always builds them:
+    its count is ours with aux; it returns all four outputs in eval mode too, its ``predict``
+    the main one)."""
+    fixed_stride = 8
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, fixed_output_stride("ICNet", 8, output_stride),
-                                       norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         check_channels("ICNet", self.backbone, c2=512, c4=2048)
-        self.aux = aux
         self.conv_sub1 = nn.Sequential(ConvBNAct(3, 32, 3, 2, norm_layer=norm),
                                        ConvBNAct(32, 32, 3, 2, norm_layer=norm),
                                        ConvBNAct(32, 64, 3, 2, norm_layer=norm))
@@ -90,19 +87,16 @@ class ICNet(nn.Module):
         self.conv_sub2 = ConvBNAct(512, 256, 1, norm_layer=norm)
         self.head = ICHead(nclass, norm, aux)
 
-    def forward(self, x):
+    def features(self, x):
+        """(full image -> 1/8; half image -> layer2, 1/16; that -> 1/32 -> layer4 + PSP)."""
         size = x.shape[-2:]
         body = self.backbone.body
-        sub1 = self.conv_sub1(x)
         sub2 = resize(x, _fraction(size, 2))
         for name in _STEM:
             sub2 = body[name](sub2)
         sub4 = body["layer4"](body["layer3"](resize(sub2, _fraction(size, 32))))
-        sub4 = self.conv_sub4(self.psp_head(sub4))
-        quarter, cls_12, cls_24 = self.head(sub1, self.conv_sub2(sub2), sub4)
-        main = resize(quarter, size)
-        if not self.aux:
-            return (main,)
-        # GluonCV's ICNetLoss resizes every output to the crop, so its 1/4 output enters the
-        # loss as a copy of the main one: kept, so that aux_weight [0.4, 0.4, 1.0] is its loss
-        return main, main.clone(), resize(cls_12, size), resize(cls_24, size)
+        return self.conv_sub1(x), self.conv_sub2(sub2), self.conv_sub4(self.psp_head(sub4))
+
+    def heads(self, feats):
+        quarter, cls_12, cls_24 = self.head(*feats)
+        return [quarter] if cls_12 is None else [quarter, quarter, cls_12, cls_24]

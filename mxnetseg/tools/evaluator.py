@@ -14,10 +14,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from mxnetseg.config import ConfigError
+from mxnetseg.models.layers import resize
 from mxnetseg.tools.metrics import SegmentationMetric
 
 __all__ = ['eval_scales', 'SegInferencer', 'Evaluator']
@@ -36,12 +37,6 @@ def eval_scales(data_name: str, ms: bool) -> tuple[tuple[float, ...], bool]:
     if 'gatech' in name:
         return (0.5, 0.8, 1.0, 1.2, 1.4), True
     return (0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True
-
-
-def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    if x.shape[-2:] == (height, width):
-        return x
-    return F.interpolate(x, size=(height, width), mode='bilinear', align_corners=True)
 
 
 class SegInferencer:
@@ -160,8 +155,8 @@ class SegInferencer:
         total, offset = None, None
         for scale in self.scales:
             height, width = self.scaled_size(h, w, scale)
-            score, m_s = self._scale_scores(_resize(image, height, width))
-            score = _resize(score, h, w)
+            score, m_s = self._scale_scores(resize(image, (height, width)))
+            score = resize(score, (h, w))
             if self.fusion == 'softmax':
                 score = score / len(self.scales)
                 total = score if total is None else total + score
@@ -192,7 +187,7 @@ class Evaluator:
         if amp not in dtypes:
             raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
         if amp == 'fp16' and not on_cuda:
-            raise ValueError("amp 'fp16' needs a GPU; use 'bf16' on the CPU")
+            raise ConfigError("amp 'fp16' needs a GPU; use 'bf16' on the CPU")
         amp_dtype = dtypes[amp]
         self.dataset, self.nclass, self.num_workers = dataset, int(nclass), int(num_workers)
         self.inferencer = SegInferencer(self.model, nclass, crop_size, base_size, scales, flip,

@@ -89,12 +89,14 @@ def danet_name(name: str, model: nn.Module) -> Optional[str]:
 # GluonCV's wider_resnet38_a2 keeps its names under ``backbone.``; image pooling comes first in
 # its ASPP concat (b4, then b0..b3); its decoder block is [conv, BN, ReLU] x 2 + conv
 _WRN = ((r"mod\d\..+", lambda m: f"backbone.{m[0]}"),
-        (r"head\.aspp\.b4\.gap\.([12])", lambda m: f"aspp.branches.0.conv1x1.{int(m[1]) - 1}"),
-        (r"head\.aspp\.b([0-3])\.([01])", lambda m: f"aspp.branches.{int(m[1]) + 1}.{m[2]}"),
-        (r"head\.aspp\.project\.0", lambda m: "aspp.projection"),
-        (r"head\.c1_block\.0", lambda m: "c1_block"),
-        (r"head\.block\.([0134])", lambda m: "block.{}.{}".format(*divmod(int(m[1]), 3))),
-        (r"head\.block\.6", lambda m: "block.2"))
+        (r"head\.aspp\.b4\.gap\.([12])",
+         lambda m: f"head.aspp.branches.0.conv1x1.{int(m[1]) - 1}"),
+        (r"head\.aspp\.b([0-3])\.([01])",
+         lambda m: f"head.aspp.branches.{int(m[1]) + 1}.{m[2]}"),
+        (r"head\.aspp\.project\.0", lambda m: "head.aspp.projection"),
+        (r"head\.c1_block\.0", lambda m: "head.c1_block"),
+        (r"head\.block\.([0134])", lambda m: "head.block.{}.{}".format(*divmod(int(m[1]), 3))),
+        (r"head\.block\.6", lambda m: "head.block.2"))
 
 
 @register_mxnet_map("DeepLabv3PlusW")
