@@ -1,5 +1,5 @@
-"""Fast-SCNN: Fast Semantic Segmentation Network (Poudel et al., BMVC 2019), as GluonCV 0.10.5
-builds it.
+"""Fast-SCNN: Fast Semantic Segmentation Network (Poudel et al., BMVC 2019), as GluonCV builds
+it (``fastscnn_citys``).
 
 Learning to downsample (1/8, 64 channels) -> global feature extractor (MobileNetV2-style
 bottlenecks to 1/32, pyramid pooling) -> feature fusion of the two at 1/8 -> classifier; the
@@ -96,9 +96,9 @@ class FastSCNNEncoder(nn.Module):
         self.channels = (64, 128)
         if pretrained is True:
             raise ModelConfigError("Fast-SCNN has no ImageNet weights (GluonCV trains it from "
-                             "scratch): use pretrained_base=False, or a path to a PyTorch state "
-                             "dict of this trunk (model.backbone).")
-        load_backbone_weights(self, pretrained, self.name, "nothing")
+                                   "scratch): use pretrained_base=False, or a path to a PyTorch "
+                                   "state dict of this trunk (model.backbone).")
+        load_backbone_weights(self, pretrained, self.name, "none")   # False or a local file
 
     def forward(self, x):
         high = self.learning_to_downsample(x)

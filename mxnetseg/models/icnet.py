@@ -1,4 +1,5 @@
-"""ICNet: Image Cascade Network (Zhao et al., ECCV 2018), as GluonCV 0.10.5 builds it.
+"""ICNet: Image Cascade Network (Zhao et al., ECCV 2018), as GluonCV builds it
+(``icnet_resnet50_citys``, ``icnet_resnet50_mhpv1``).
 
 Three branches share one dilated ResNet (GluonCV's PSPNet-ResNet50 trunk): the full image goes
 through three stride-2 CBRs (1/8); the half image through the stem, layer1 and layer2 (1/16);
