@@ -10,8 +10,7 @@ import torch
 
 from mxnetseg.models import count_parameters, create_model
 from mxnetseg.tools.checkpoint import CheckpointError, load_model_weights
-from mxnetseg.tools.mxnet_params import write_params
-from parity import seeded_array
+from parity import seeded_gluoncv_file
 
 FIX = Path(__file__).parent / "fixtures"
 # GluonCV's counts (scripts/parity/gluoncv.py counts; test_gluoncv_zoo checks every zoo name).
@@ -41,13 +40,6 @@ def test_counts_with_and_without_aux():
     assert _counts(fast[0]) == FASTSCNN_NO_AUX
 
 
-def _seeded_file(tag, tmp_path):
-    """GluonCV's seeded weights of fixture ``tag`` as a save_parameters file."""
-    data = json.loads((FIX / "gluoncv" / f"{tag}.json").read_text())
-    arrays = {name: seeded_array(name, tuple(shape)) for name, shape, _ in data["params"]}
-    return write_params(tmp_path / f"{tag}.params", arrays)
-
-
 def test_icnet_outputs_follow_gluoncv_loss():
     model = create_model("icnet", 3, aux=True).eval()
     x = torch.randn(1, 3, 40, 56)
@@ -67,7 +59,7 @@ def test_icnet_outputs_follow_gluoncv_loss():
 
 
 def test_wrong_architecture_file_is_one_error(tmp_path):
-    path = _seeded_file("gcv_fastscnn", tmp_path)
+    _, path = seeded_gluoncv_file("gcv_fastscnn", tmp_path)
     with pytest.raises(CheckpointError, match=r"(?s)no counterpart.*missing in file"):
         load_model_weights(create_model("icnet", 19), path)
     # Fast-SCNN's aux weights into a model without aux: named, nothing loaded
@@ -76,7 +68,7 @@ def test_wrong_architecture_file_is_one_error(tmp_path):
     with pytest.raises(CheckpointError, match=r"no counterpart \(7\): auxlayer"):
         load_model_weights(model, path)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
-    path = _seeded_file("gcv_icnet", tmp_path)
+    _, path = seeded_gluoncv_file("gcv_icnet", tmp_path)
     with pytest.raises(CheckpointError, match=r"no counterpart \(2\): head\.cff_12\.conv_low_cls"):
         load_model_weights(create_model("icnet", 19), path)
 
