@@ -14,13 +14,15 @@ from typing import Callable
 import torch.nn as nn
 
 from ..registry import Registry, UnknownNameError
+from .gluoncv_zoo import ZooSpec, is_zoo_name, list_zoo, zoo_spec
 from .layers import ModelConfigError
 
 __all__ = ["register_model", "create_model", "list_models", "get_model_builder",
            "canonical_name", "count_parameters", "UnknownModelError", "ModelConfigError",
-           "MODELS"]
+           "MODELS", "is_zoo_name", "zoo_spec"]
 
-_SUPPORT_MODULES = {"layers", "backbones", "base", "build"}   # not model files
+# not model files
+_SUPPORT_MODULES = {"layers", "backbones", "base", "build", "gluoncv_zoo", "wideresnet"}
 
 
 class UnknownModelError(UnknownNameError):
@@ -46,21 +48,42 @@ def register_model(name: str, aliases: tuple[str, ...] = ()):
     return MODELS.register(name, aliases)
 
 
-def list_models(aliases: bool = False) -> list[str]:
-    """Canonical model names (with ``aliases=True``: every accepted name)."""
-    return MODELS.names(aliases)
+def list_models(aliases: bool = False, zoo: bool = False) -> list[str]:
+    """Canonical model names (with ``aliases=True``: every accepted name; with ``zoo=True``
+    also GluonCV's zoo names, e.g. ``psp_resnet101_citys``)."""
+    names = MODELS.names(aliases)
+    return names + list_zoo() if zoo else names
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Module]:
-    return MODELS.get(name)
+    """The builder of a registered name or alias; a GluonCV zoo name gives its model's."""
+    if is_zoo_name(name):
+        name = zoo_spec(name).model
+    try:
+        return MODELS.get(name)
+    except UnknownModelError as err:
+        close = difflib.get_close_matches(str(name).lower(), list_zoo(), n=3, cutoff=0.5)
+        if not close:
+            raise
+        raise UnknownModelError(f"{err} GluonCV zoo names close to it: "
+                                f"{', '.join(close)}.") from None
 
 
 def canonical_name(name: str) -> str:
+    """The registered name of ``name``; a GluonCV zoo name stays itself (lower case), since it
+    stands for a model *and* its options."""
+    if is_zoo_name(name):
+        get_model_builder(name)
+        return str(name).lower()
     return MODELS.canonical(name)
 
 
-def create_model(name: str, nclass: int, *, checkpoint=None, **kwargs) -> nn.Module:
-    """Build a registered model.
+def create_model(name, nclass: int | None = None, *, checkpoint=None, **kwargs) -> nn.Module:
+    """Build a registered model, or a GluonCV zoo model by its zoo name or ``ZooSpec``.
+
+    A zoo name fixes the architecture: backbone, aux heads and output stride come from its
+    spec (``backbone``/``aux``/``dilate``/``output_stride`` passed here are ignored), and
+    ``nclass`` defaults to its checkpoint's class count.
 
     Common keyword arguments (``backbone``, ``aux``, ``dilate``, ``norm_layer``,
     ``pretrained_base``, ``crop_size``, ``base_size``, ...) are passed only to builders that
@@ -68,7 +91,16 @@ def create_model(name: str, nclass: int, *, checkpoint=None, **kwargs) -> nn.Mod
     is a model-specific option and must be accepted by the builder.
     ``checkpoint``: a PyTorch checkpoint file to load (strictly) after building.
     """
+    if isinstance(name, ZooSpec) or is_zoo_name(name):
+        spec = zoo_spec(name)
+        kwargs = {k: v for k, v in kwargs.items()
+                  if k not in ("backbone", "aux", "dilate", "output_stride")}
+        kwargs.update(spec.model_kwargs())
+        name, nclass = spec.model, spec.nclass if nclass is None else nclass
     builder = get_model_builder(name)
+    if nclass is None:
+        raise TypeError(f"create_model({name!r}) needs nclass (only GluonCV zoo names such as "
+                        f"'psp_resnet101_citys' carry their class count)")
     params = inspect.signature(builder).parameters
     common = {"backbone", "aux", "dilate", "norm_layer", "pretrained_base", "crop_size",
               "base_size", "output_stride"}

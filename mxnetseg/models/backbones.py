@@ -27,8 +27,12 @@ BACKBONES = {
 }
 BACKBONES.update({f"resnet{d}_v1b": f"resnet{d}" for d in (18, 34, 50, 101, 152)})
 BACKBONES.update({f"resnet{d}_v1s": f"resnet{d}s" for d in (50, 101, 152)})
+# GluonCV's ResNeSt (deep stem 32 wide for 50, 64 beyond; avg-pool downsample; radix 2)
+BACKBONES.update({"resnest50": "resnest50d", "resnest101": "resnest101e",
+                  "resnest200": "resnest200e", "resnest269": "resnest269e"})
 
 PRETRAINED_TAG = "gluon_in1k"
+RESNEST_TAG = "in1k"      # timm's ResNeSt ImageNet weights (the authors', as GluonCV's)
 
 
 def list_backbones() -> list[str]:
@@ -100,13 +104,29 @@ class ResNetBackbone(nn.Module):
         arch = _timm_name(name)
         kwargs = dict(features_only=True, out_indices=(1, 2, 3, 4), output_stride=output_stride,
                       norm_layer=get_norm_layer(norm_layer), zero_init_last=False)
-        self.body = timm_model(arch, name, pretrained, **kwargs)
+        tag = RESNEST_TAG if arch.startswith("resnest") else PRETRAINED_TAG
+        self.body = timm_model(arch, name, pretrained, tag, **kwargs)
+        if arch.startswith("resnest"):
+            gluoncv_resnest_dilation(self.body, output_stride)
         self.name = str(name).lower()
         self.output_stride = output_stride
         self.channels = tuple(self.body.feature_info.channels())
 
     def forward(self, x: torch.Tensor):
         return tuple(self.body(x))
+
+
+def gluoncv_resnest_dilation(body: nn.Module, output_stride: int) -> None:
+    """Make timm's dilated ResNeSt GluonCV's (parameter-free changes). In a stage that dilates
+    instead of striding, GluonCV's first block keeps its 3x3 average pool (stride 1, padding 1)
+    after the split-attention conv, because its dilation differs from the previous one, and its
+    shortcut pools with a 1x1 window (no-op) where timm averages 2x2 ("same" padding)."""
+    dilated = {8: ("layer3", "layer4"), 16: ("layer4",), 32: ()}[output_stride]
+    for stage in dilated:
+        first = getattr(body, stage)[0]
+        first.avd_last = nn.AvgPool2d(3, 1, padding=1)
+        if first.downsample is not None:
+            first.downsample[0] = nn.Identity()
 
 
 # --- hand-written backbones (GluonCV/MXNetSeg architectures that timm does not build) ------

@@ -14,16 +14,18 @@ from .layers import FCNHead
 class _FCN(SegmentationModel):
     """FCNHead on c4, aux FCNHead on c3 (inter = c3 channels when below 256)."""
 
-    def build(self, nclass, aux, norm, trunk, drop=0.1):
+    def build(self, nclass, aux, norm, trunk, drop=0.1, head_channels=None):
         self.backbone = self.make_backbone(trunk)
         c3_ch, c4_ch = self.backbone.channels[2:]
-        self.head = FCNHead(c4_ch, nclass, norm, drop)
+        # head_channels: the main head's width; None = the original's 256, GluonCV's is c4 / 4
+        self.head = FCNHead(c4_ch, nclass, norm, drop, inter=head_channels)
         self.aux_head = FCNHead(c3_ch, nclass, norm, drop) if aux else None
 
 
 @register_model("FCNResNet", aliases=("fcn", "fcn_resnet"))
 class FCNResNet(_FCN):
-    """Honours ``dilate`` (output stride 8 or 32) and ``output_stride``."""
+    """Honours ``dilate`` (output stride 8 or 32) and ``output_stride``. Also GluonCV's FCN
+    (``fcn_resnet*`` zoo names): ``head_channels=512`` at output stride 8."""
 
     def make_backbone(self, trunk):
         return trunk.resnet()
