@@ -19,9 +19,10 @@ def _user_errors():
     from .config import ConfigError
     from .data import DataError
     from .models import UnknownModelError
+    from .models.model_store import ModelStoreError
     from .tools.checkpoint import CheckpointError
     return (UserError, ConfigError, DataError, UnknownModelError, CheckpointError,
-            FileNotFoundError, ValueError, TypeError)
+            ModelStoreError, FileNotFoundError, ValueError, TypeError)
 
 
 def _message(err: BaseException) -> str:

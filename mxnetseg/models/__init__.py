@@ -73,7 +73,8 @@ def canonical_name(name: str) -> str:
     return _LOOKUP[str(name).lower()]
 
 
-def create_model(name: str, nclass: int, *, checkpoint=None, **kwargs) -> nn.Module:
+def create_model(name: str, nclass: int, *, checkpoint=None, pretrained: bool = False,
+                 **kwargs) -> nn.Module:
     """Build a registered model.
 
     Common keyword arguments (``backbone``, ``aux``, ``dilate``, ``norm_layer``,
@@ -81,7 +82,14 @@ def create_model(name: str, nclass: int, *, checkpoint=None, **kwargs) -> nn.Mod
     accept them, as the original's trainer passes the same set to every model. Anything else
     is a model-specific option and must be accepted by the builder.
     ``checkpoint``: a PyTorch checkpoint file to load (strictly) after building.
+    ``pretrained=True``: load GluonCV's published weights of the zoo name ``name`` from the
+    cache (:mod:`.model_store`), downloading them first if they are not there.
     """
+    if pretrained:
+        if checkpoint is not None:
+            raise ValueError("pass either checkpoint= or pretrained=True, not both")
+        from .model_store import get_model_file
+        checkpoint = get_model_file(name)
     builder = get_model_builder(name)
     params = inspect.signature(builder).parameters
     common = {"backbone", "aux", "dilate", "norm_layer", "pretrained_base", "crop_size",
