@@ -13,12 +13,14 @@ from typing import Callable
 
 import torch.nn as nn
 
+from .gluoncv_zoo import ZooSpec, is_zoo_name, list_zoo, zoo_spec
+
 __all__ = ["register_model", "create_model", "list_models", "get_model_builder",
-           "count_parameters", "UnknownModelError"]
+           "count_parameters", "UnknownModelError", "is_zoo_name", "zoo_spec"]
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}   # canonical name -> builder
 _LOOKUP: dict[str, str] = {}                           # lower-case name/alias -> canonical
-_SUPPORT_MODULES = {"layers", "backbones"}            # bricks, not model files
+_SUPPORT_MODULES = {"layers", "backbones", "gluoncv_zoo"}   # not model files
 _loaded = False
 
 
@@ -50,18 +52,23 @@ def _load_all():
         _loaded = True
 
 
-def list_models(aliases: bool = False) -> list[str]:
-    """Canonical model names (with ``aliases=True``: every accepted name)."""
+def list_models(aliases: bool = False, zoo: bool = False) -> list[str]:
+    """Canonical model names (with ``aliases=True``: every accepted name; with ``zoo=True``
+    also GluonCV's zoo names, e.g. ``psp_resnet101_citys``)."""
     _load_all()
-    return sorted(_LOOKUP) if aliases else sorted(_BUILDERS)
+    names = sorted(_LOOKUP) if aliases else sorted(_BUILDERS)
+    return names + list_zoo() if zoo else names
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Module]:
+    """The builder of a registered name or alias; a GluonCV zoo name gives its model's."""
     _load_all()
     key = str(name).lower()
+    if is_zoo_name(key):
+        key = zoo_spec(key).model.lower()
     if key not in _LOOKUP:
-        close = difflib.get_close_matches(key, list(_LOOKUP), n=3, cutoff=0.5)
-        names = list(dict.fromkeys(_LOOKUP[c] for c in close))
+        close = difflib.get_close_matches(key, list(_LOOKUP) + list_zoo(), n=3, cutoff=0.5)
+        names = list(dict.fromkeys(_LOOKUP.get(c, c) for c in close))
         hint = f" Did you mean {' or '.join(map(repr, names))}?" if names else ""
         raise UnknownModelError(
             f"unknown model {name!r}.{hint} Available models: {', '.join(sorted(_BUILDERS))}.")
@@ -69,13 +76,21 @@ def get_model_builder(name: str) -> Callable[..., nn.Module]:
 
 
 def canonical_name(name: str) -> str:
+    """The registered name of ``name``; a GluonCV zoo name stays itself (lower case), since it
+    stands for a model *and* its options."""
     get_model_builder(name)
+    if is_zoo_name(name):
+        return str(name).lower()
     return _LOOKUP[str(name).lower()]
 
 
-def create_model(name: str, nclass: int, *, checkpoint=None, pretrained: bool = False,
+def create_model(name, nclass: int | None = None, *, checkpoint=None, pretrained: bool = False,
                  **kwargs) -> nn.Module:
-    """Build a registered model.
+    """Build a registered model, or a GluonCV zoo model by its zoo name or ``ZooSpec``.
+
+    A zoo name fixes the architecture: backbone, aux heads and output stride come from its
+    spec (``backbone``/``aux``/``dilate``/``output_stride`` passed here are ignored), and
+    ``nclass`` defaults to its checkpoint's class count.
 
     Common keyword arguments (``backbone``, ``aux``, ``dilate``, ``norm_layer``,
     ``pretrained_base``, ``crop_size``, ``base_size``, ...) are passed only to builders that
@@ -89,7 +104,16 @@ def create_model(name: str, nclass: int, *, checkpoint=None, pretrained: bool = 
         if checkpoint is not None:
             raise ValueError("pass either checkpoint= or pretrained=True, not both")
         from .model_store import get_model_file
-        checkpoint = get_model_file(name)
+        checkpoint = get_model_file(name.name if isinstance(name, ZooSpec) else name)
+    if isinstance(name, ZooSpec) or is_zoo_name(name):
+        spec = zoo_spec(name)
+        kwargs = {k: v for k, v in kwargs.items()
+                  if k not in ("backbone", "aux", "dilate", "output_stride")}
+        kwargs.update(spec.model_kwargs())
+        name, nclass = spec.model, spec.nclass if nclass is None else nclass
+    if nclass is None:
+        raise TypeError(f"create_model({name!r}) needs nclass (only GluonCV zoo names such as "
+                        f"'psp_resnet101_citys' carry their class count)")
     builder = get_model_builder(name)
     params = inspect.signature(builder).parameters
     common = {"backbone", "aux", "dilate", "norm_layer", "pretrained_base", "crop_size",
