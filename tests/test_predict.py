@@ -257,3 +257,20 @@ def test_usage_errors(ckpt, tmp_path, capsys):
     assert _run("--checkpoint", ckpt, "--input", tmp_path / "empty", "--out", tmp_path / "o") == 2
     assert "no images or videos" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_commands_are_wired(ckpt, tmp_path):
+    """``python -m mxnetseg predict`` end to end in a subprocess, the plain-script form, and
+    ``download --list``."""
+    from conftest import REPO, run_cli
+    _save(tmp_path / "in" / "p.png", _photo(24, 30))
+    proc = run_cli("-m", "mxnetseg", "predict", "--checkpoint", str(ckpt), "--input",
+                   str(tmp_path / "in"), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "predicted 1 image(s)" in proc.stdout and "images/s" in proc.stdout
+    assert (tmp_path / "out" / "overlay" / "p.png").is_file()
+    proc = run_cli(str(REPO / "mxnetseg" / "predict.py"), "--help", cwd=tmp_path)
+    assert proc.returncode == 0 and "--input" in proc.stdout
+    proc = run_cli("-m", "mxnetseg", "download", "--list", cwd=tmp_path,
+                   env={"MXNETSEG_HOME": str(tmp_path)})
+    assert proc.returncode == 0 and "psp_resnet101_citys\n" in proc.stdout
