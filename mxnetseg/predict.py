@@ -216,8 +216,17 @@ def predict(args) -> list[tuple[str, str]]:
     from tqdm import tqdm
     from mxnetseg.tools.media import collect_inputs
     from mxnetseg.tools.predictor import Predictor
-    if args.checkpoint is None and args.model is None:
-        fail("give --checkpoint, or --model with a GluonCV zoo name for its published weights")
+    if args.checkpoint is None:
+        from mxnetseg.models.gluoncv_zoo import is_zoo_name, zoo_spec
+        if args.model is None:
+            fail("give --checkpoint, or --model with a GluonCV zoo name for its published "
+                 "weights")
+        if not is_zoo_name(args.model):
+            try:
+                zoo_spec(args.model)
+            except KeyError as err:
+                fail(f"--model without --checkpoint takes a GluonCV zoo name (its published "
+                     f"weights): {err}")
     if args.batch < 1 or not 0.0 <= args.alpha <= 1.0:
         fail(f"--batch must be >= 1 and --alpha in [0, 1] (got {args.batch}, {args.alpha})")
     items, skipped = collect_inputs(args.input)

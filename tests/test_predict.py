@@ -100,6 +100,13 @@ def test_multi_scale_uses_the_evaluators_scales(ckpt):
     assert mask.shape == (28, 50) and mask.max() < 5
 
 
+def test_raw_is_label_ids_for_cityscapes(ckpt):
+    p = Predictor(ckpt, device="cpu", dataset="cityscapes")
+    mask = np.array([[0, 1], [2, 4]])
+    np.testing.assert_array_equal(p.raw(mask), [[7, 8], [11, 13]])
+    assert p.raw(mask).dtype == np.uint8 and p.palette[0].tolist() == [128, 64, 128]
+
+
 def test_exif_orientation_is_applied(predictor, tmp_path):
     """A photo stored 40 wide x 24 high with EXIF 'rotate 90' is shown 24 wide x 40 high: the
     mask has the shape viewers show."""
@@ -256,6 +263,8 @@ def test_usage_errors(ckpt, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert _run("--checkpoint", ckpt, "--input", tmp_path / "empty", "--out", tmp_path / "o") == 2
     assert "no images or videos" in capsys.readouterr().err
+    assert _run("--model", "psp_resnet101_city", "--input", tmp_path, "--out", tmp_path / "o") == 2
+    assert "Did you mean 'psp_resnet101_citys'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
