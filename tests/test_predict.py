@@ -94,7 +94,7 @@ def test_predict_batch_equals_one_by_one(predictor):
 
 
 def test_multi_scale_uses_the_evaluators_scales(ckpt):
-    ms = Predictor(ckpt, device="cpu", ms=True)
+    ms = Predictor(ckpt, device="cpu", ms=True, crop_size=64)   # few windows per scale
     assert (ms.inferencer.scales, ms.inferencer.flip) == eval_scales("toy", True)
     mask = ms.predict(_photo(28, 50))
     assert mask.shape == (28, 50) and mask.max() < 5
@@ -268,6 +268,7 @@ def test_usage_errors(ckpt, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_commands_are_wired(ckpt, tmp_path):
     """``python -m mxnetseg predict`` end to end in a subprocess, the plain-script form, and
     ``download --list``."""
