@@ -16,13 +16,16 @@ def fail(message: str):
 
 
 def _user_errors():
+    """The project's own error types for the user's mistakes (a bad config, data, name or
+    checkpoint); anything else is a bug and keeps its traceback."""
     from .config import ConfigError
     from .data import DataError
-    from .models import UnknownModelError
+    from .models import ModelConfigError
     from .models.model_store import ModelStoreError
+    from .registry import UnknownNameError
     from .tools.checkpoint import CheckpointError
-    return (UserError, ConfigError, DataError, UnknownModelError, CheckpointError,
-            ModelStoreError, FileNotFoundError, ValueError, TypeError)
+    return (UserError, ConfigError, DataError, ModelConfigError, UnknownNameError,
+            CheckpointError, ModelStoreError, FileNotFoundError)
 
 
 def _message(err: BaseException) -> str:

@@ -89,7 +89,7 @@ def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion=
     from mxnetseg.data import get_dataset
     from mxnetseg.tools.checkpoint import load_model_weights
     from mxnetseg.tools.evaluator import Evaluator, eval_scales
-    from mxnetseg.tools.trainer import build_model
+    from mxnetseg.models.build import build_model
 
     device = torch.device("cuda", ctx[0]) if ctx else torch.device("cpu")
     split = {"val": cfg.val_split, "testval": cfg.val_split, "test": "test"}[mode]

@@ -1,6 +1,5 @@
 """Dataset base class, file decoding, data-root resolution and the dataset registry."""
 import abc
-import difflib
 import io
 import os
 from pathlib import Path
@@ -10,11 +9,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-# The one ignore label of the whole project (the original uses -1 too). Defined before the
-# transforms import below because transforms.py imports it from here.
-IGNORE_INDEX = -1
-
-from . import transforms as T  # noqa: E402
+from ..registry import Registry, UnknownNameError
+from . import transforms as T
+from .labels import IGNORE_INDEX
 
 __all__ = [
     'IGNORE_INDEX', 'DataError', 'UnknownDatasetError', 'SegmentationDataset', 'read_image',
@@ -30,11 +27,8 @@ class DataError(ValueError):
     """A data file is unreadable, inconsistent or holds values the dataset cannot map."""
 
 
-class UnknownDatasetError(KeyError, ValueError):
+class UnknownDatasetError(UnknownNameError, ValueError):
     """Raised for an unregistered dataset name; catchable as KeyError or ValueError."""
-
-    def __str__(self):  # KeyError would show the message repr-quoted
-        return str(self.args[0]) if self.args else ''
 
 
 # ---------------------------------------------------------------------------- data root
@@ -121,15 +115,15 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
         if mode is None:
             mode = split if split in MODES else 'train' if split == 'trainval' else None
             if mode is None:
-                raise ValueError(f'{name}: cannot infer a mode from split {split!r}; '
-                                 f'pass mode= one of {MODES}')
+                raise DataError(f'{name}: cannot infer a mode from split {split!r}; '
+                                f'pass mode= one of {MODES}')
         if mode not in MODES:
-            raise ValueError(f'{name}: unknown mode {mode!r}; expected one of {MODES}')
+            raise DataError(f'{name}: unknown mode {mode!r}; expected one of {MODES}')
         if mode not in self.SUPPORTED_MODES:
-            raise ValueError(f'{name} has no {mode!r} mode (as in the original); supported: '
-                             f'{self.SUPPORTED_MODES}')
+            raise DataError(f'{name} has no {mode!r} mode (as in the original); supported: '
+                            f'{self.SUPPORTED_MODES}')
         if int(seed) < 0:
-            raise ValueError(f'{name}: seed must be >= 0, got {seed}')
+            raise DataError(f'{name}: seed must be >= 0, got {seed}')
         self.split, self.mode = split, mode
         self.crop_size, self.base_size = int(crop_size), int(base_size)
         self.seed, self.epoch = int(seed), 0
@@ -278,36 +272,21 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
 
 
 # ---------------------------------------------------------------------------- registry
-_REGISTRY = {}  # lower-case name or alias -> class
-_CANONICAL = {}  # canonical name -> class
+DATASETS = Registry('dataset', UnknownDatasetError)
 
 
 def register_dataset(name, aliases=()):
     """Class decorator: make ``cls`` reachable by ``name`` and ``aliases`` (case-insensitive)."""
-    def wrap(cls):
-        for key in (name, *aliases):
-            other = _REGISTRY.get(key.lower())
-            if other is not None and other is not cls:
-                raise ValueError(f'dataset name {key!r} is already registered to {other.__name__}')
-            _REGISTRY[key.lower()] = cls
-        _CANONICAL[name] = cls
-        return cls
-    return wrap
+    return DATASETS.register(name, aliases)
 
 
 def list_datasets():
     """Canonical names of all registered datasets, sorted case-insensitively."""
-    return sorted(_CANONICAL, key=str.lower)
+    return sorted(DATASETS.names(), key=str.lower)
 
 
 def get_dataset_class(name):
-    cls = _REGISTRY.get(str(name).lower())
-    if cls is None:
-        close = difflib.get_close_matches(str(name).lower(), list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f'did you mean {" or ".join(repr(c) for c in close)}? ' if close else ''
-        raise UnknownDatasetError(f'unknown dataset {name!r}; {hint}available: '
-                                  f'{", ".join(list_datasets())} (names are case-insensitive)')
-    return cls
+    return DATASETS.get(name)
 
 
 def get_dataset(name, root=None, split='train', mode=None, crop_size=480, base_size=520,

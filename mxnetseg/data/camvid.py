@@ -1,8 +1,8 @@
 """CamVid (11 classes) and the generic image/label list dataset ('list' / 'folder')."""
 import numpy as np
 
-from ..tools.visualize import voc_palette
-from .base import register_dataset, resolve_data_root
+from .labels import voc_palette
+from .base import DataError, register_dataset, resolve_data_root
 from .splitlist import SplitListDataset, void_to_ignore
 
 __all__ = ['CamVid', 'ListDataset']
@@ -67,19 +67,19 @@ class ListDataset(SplitListDataset):
     def __init__(self, root=None, *args, num_class=None, ignore_label=255, classes=None,
                  palette=None, **kwargs):
         if num_class is None or int(num_class) < 1:
-            raise ValueError(f'ListDataset: pass num_class= (the number of classes, >= 1), '
-                             f'got {num_class!r}')
+            raise DataError(f'ListDataset: pass num_class= (the number of classes, >= 1), '
+                            f'got {num_class!r}')
         self.NUM_CLASS = int(num_class)
         self.CLASSES = tuple(classes) if classes is not None else \
             tuple(f'class{i}' for i in range(self.NUM_CLASS))
         if len(self.CLASSES) != self.NUM_CLASS:
-            raise ValueError(f'ListDataset: {len(self.CLASSES)} class names for num_class='
-                             f'{self.NUM_CLASS}')
+            raise DataError(f'ListDataset: {len(self.CLASSES)} class names for num_class='
+                            f'{self.NUM_CLASS}')
         self.PALETTE = np.asarray(palette if palette is not None else
                                   voc_palette(self.NUM_CLASS), dtype=np.uint8).reshape(-1, 3)
         if len(self.PALETTE) != self.NUM_CLASS:
-            raise ValueError(f'ListDataset: palette has {len(self.PALETTE)} colours for '
-                             f'num_class={self.NUM_CLASS}')
+            raise DataError(f'ListDataset: palette has {len(self.PALETTE)} colours for '
+                            f'num_class={self.NUM_CLASS}')
         self.ignore_label = ignore_label
         super().__init__(root, *args, **kwargs)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tools.visualize import voc_palette
+from .labels import voc_palette
 from .base import DataError, SegmentationDataset, register_dataset
 from .splitlist import SplitListDataset, read_mat_label, require_scipy_loadmat, shift_down
 from .voc import VOC_CLASSES

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import SegmentationDataset, register_dataset
+from .base import DataError, SegmentationDataset, register_dataset
 from .splitlist import void_to_ignore
 
 __all__ = ['Mapillary']
@@ -64,8 +64,8 @@ class Mapillary(SegmentationDataset):
 
     def _get_pairs(self, split):
         if split not in ('train', 'val', 'test', 'trainval'):
-            raise ValueError(f'Mapillary: unknown split {split!r}; expected train, val, test '
-                             f'or trainval')
+            raise DataError(f'Mapillary: unknown split {split!r}; expected train, val, test '
+                            f'or trainval')
         pairs = []
         for name in (('train', 'val') if split == 'trainval' else (split,)):
             img_dir = self._image_dir(self.root / name / 'images')

@@ -67,7 +67,7 @@ class MHPV1(SegmentationDataset):
 
     def _get_pairs(self, split):
         if split not in self.SPLITS:
-            raise ValueError(f'MHPV1: unknown split {split!r}; expected {tuple(self.SPLITS)}')
+            raise DataError(f'MHPV1: unknown split {split!r}; expected {tuple(self.SPLITS)}')
         list_name, start, stop = self.SPLITS[split]
         what = f'MHPV1 under {self.root}: {self._layout_hint()}'
         names = [n for (n,) in read_split_list(self.root / list_name, (1, 1), what)]

@@ -2,7 +2,7 @@
 Weizmann Horses. Each is the shared split-list logic plus its folders and label mapping."""
 import numpy as np
 
-from ..tools.visualize import voc_palette
+from .labels import voc_palette
 from .base import register_dataset
 from .splitlist import SplitListDataset, shift_down, void_to_ignore
 

@@ -1,5 +1,5 @@
 """Pascal Context, 59 classes (the 60th, background, is ignored)."""
-from ..tools.visualize import voc_palette
+from .labels import voc_palette
 from .base import register_dataset
 from .splitlist import SplitListDataset, shift_down
 

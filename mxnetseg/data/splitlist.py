@@ -100,11 +100,18 @@ class SplitListDataset(SegmentationDataset):
     A list line is one sample id (``<IMAGE_DIR>/<id><IMAGE_EXT>`` and
     ``<LABEL_DIR>/<id><LABEL_EXT>``) or, with ``PAIRED``, an ``image label`` pair of names
     relative to ``IMAGE_DIR`` / ``LABEL_DIR``.
+
+    ``strict=False`` takes the list as is instead of failing on the first listed file that is
+    missing: the data checker wants every problem, and tests each file itself.
     """
     SPLIT_LISTS = {}  # split -> list file relative to the root
     IMAGE_DIR, LABEL_DIR = 'images', 'labels'
     IMAGE_EXT, LABEL_EXT = '.jpg', '.png'  # '' when the list already holds file names
     PAIRED = False
+
+    def __init__(self, *args, strict=True, **kwargs):
+        self.strict = strict   # set first: the base constructor lists the pairs
+        super().__init__(*args, **kwargs)
 
     @classmethod
     def _is_dataset_dir(cls, path):
@@ -128,8 +135,8 @@ class SplitListDataset(SegmentationDataset):
 
     def _split_list(self, split):
         if split not in self.SPLIT_LISTS:
-            raise ValueError(f'{type(self).__name__}: unknown split {split!r}; the original '
-                             f'defines {tuple(self.SPLIT_LISTS)}')
+            raise DataError(f'{type(self).__name__}: unknown split {split!r}; the original '
+                            f'defines {tuple(self.SPLIT_LISTS)}')
         return self.root / self.SPLIT_LISTS[split]
 
     def _get_pairs(self, split):
@@ -138,8 +145,10 @@ class SplitListDataset(SegmentationDataset):
             raise FileNotFoundError(f'{type(self).__name__}: dataset folder {self.root} not '
                                     f'found; {self._what()}')
         entries = read_split_list(list_file, self._columns(), self._what())
-        return checked_pairs([self._entry_pair(*entry) for entry in entries], self._what(),
-                             labels_optional=self.mode == 'test')
+        pairs = [self._entry_pair(*entry) for entry in entries]
+        if not self.strict:
+            return pairs
+        return checked_pairs(pairs, self._what(), labels_optional=self.mode == 'test')
 
     def _columns(self):
         return (2, 2) if self.PAIRED else (1, 1)

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .base import IGNORE_INDEX, SegmentationDataset, register_dataset
+from .base import IGNORE_INDEX, DataError, SegmentationDataset, register_dataset
 
 __all__ = ['Toy', 'ensure_toy_dataset', 'generate_toy_dataset', 'render_toy_sample']
 
@@ -210,7 +210,7 @@ class Toy(SegmentationDataset):
             if not parts:
                 continue
             if len(parts) > 2:
-                raise ValueError(f'{list_file}:{n}: expected "image [label]", got {line!r}')
+                raise DataError(f'{list_file}:{n}: expected "image [label]", got {line!r}')
             label = self.root / parts[1] if len(parts) == 2 else None
             pairs.append((self.root / parts[0], label))
         return pairs

@@ -17,7 +17,7 @@ Deliberate differences from GluonCV (PIL based):
 import numpy as np
 import cv2
 
-from .base import IGNORE_INDEX
+from .labels import IGNORE_INDEX
 
 __all__ = [
     'normalize', 'hflip', 'resize_pair', 'random_scale', 'pad_to_size', 'random_crop',

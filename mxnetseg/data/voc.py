@@ -1,5 +1,5 @@
 """Pascal VOC 2012 family: VOC itself, the VOC+SBD 'aug' set, and SBD, all 21 classes."""
-from ..tools.visualize import voc_palette
+from .labels import voc_palette
 from .base import register_dataset
 from .splitlist import SplitListDataset, read_mat_label, require_scipy_loadmat, void_to_ignore
 

@@ -13,75 +13,70 @@ from typing import Callable
 
 import torch.nn as nn
 
+from ..registry import Registry, UnknownNameError
 from .gluoncv_zoo import ZooSpec, is_zoo_name, list_zoo, zoo_spec
+from .layers import ModelConfigError
 
 __all__ = ["register_model", "create_model", "list_models", "get_model_builder",
-           "count_parameters", "UnknownModelError", "is_zoo_name", "zoo_spec"]
+           "canonical_name", "count_parameters", "UnknownModelError", "ModelConfigError",
+           "MODELS", "is_zoo_name", "zoo_spec"]
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {}   # canonical name -> builder
-_LOOKUP: dict[str, str] = {}                           # lower-case name/alias -> canonical
-_SUPPORT_MODULES = {"layers", "backbones", "gluoncv_zoo"}   # not model files
-_loaded = False
+# not model files
+_SUPPORT_MODULES = {"layers", "backbones", "base", "build", "gluoncv_zoo", "model_store",
+                    "wideresnet"}
 
 
-class UnknownModelError(KeyError):
-    def __str__(self):  # KeyError would repr() the message and add quotes
-        return str(self.args[0])
+class UnknownModelError(UnknownNameError):
+    """An unregistered model name."""
+
+
+class UnknownOptionError(ModelConfigError, TypeError):
+    """An option the model does not take (a TypeError, as a wrong keyword argument is)."""
+
+
+def _load_all():
+    # every other module of this package is a model file that registers itself on import
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_") and info.name not in _SUPPORT_MODULES:
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+MODELS = Registry("model", UnknownModelError, loader=_load_all)
 
 
 def register_model(name: str, aliases: tuple[str, ...] = ()):
     """Decorator: register a class or function that builds a model under ``name``."""
-    def wrap(builder):
-        for key in (name, *aliases):
-            low = key.lower()
-            if low in _LOOKUP and _LOOKUP[low] != name:
-                raise ValueError(f"model name {key!r} is already registered for {_LOOKUP[low]!r}")
-            _LOOKUP[low] = name
-        _BUILDERS[name] = builder
-        return builder
-    return wrap
-
-
-def _load_all():
-    global _loaded
-    if not _loaded:
-        # every other module of this package is a model file that registers itself on import
-        for info in pkgutil.iter_modules(__path__):
-            if not info.name.startswith("_") and info.name not in _SUPPORT_MODULES:
-                importlib.import_module(f"{__name__}.{info.name}")
-        _loaded = True
+    return MODELS.register(name, aliases)
 
 
 def list_models(aliases: bool = False, zoo: bool = False) -> list[str]:
     """Canonical model names (with ``aliases=True``: every accepted name; with ``zoo=True``
     also GluonCV's zoo names, e.g. ``psp_resnet101_citys``)."""
-    _load_all()
-    names = sorted(_LOOKUP) if aliases else sorted(_BUILDERS)
+    names = MODELS.names(aliases)
     return names + list_zoo() if zoo else names
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Module]:
     """The builder of a registered name or alias; a GluonCV zoo name gives its model's."""
-    _load_all()
-    key = str(name).lower()
-    if is_zoo_name(key):
-        key = zoo_spec(key).model.lower()
-    if key not in _LOOKUP:
-        close = difflib.get_close_matches(key, list(_LOOKUP) + list_zoo(), n=3, cutoff=0.5)
-        names = list(dict.fromkeys(_LOOKUP.get(c, c) for c in close))
-        hint = f" Did you mean {' or '.join(map(repr, names))}?" if names else ""
-        raise UnknownModelError(
-            f"unknown model {name!r}.{hint} Available models: {', '.join(sorted(_BUILDERS))}.")
-    return _BUILDERS[_LOOKUP[key]]
+    if is_zoo_name(name):
+        name = zoo_spec(name).model
+    try:
+        return MODELS.get(name)
+    except UnknownModelError as err:
+        close = difflib.get_close_matches(str(name).lower(), list_zoo(), n=3, cutoff=0.5)
+        if not close:
+            raise
+        raise UnknownModelError(f"{err} GluonCV zoo names close to it: "
+                                f"{', '.join(close)}.") from None
 
 
 def canonical_name(name: str) -> str:
     """The registered name of ``name``; a GluonCV zoo name stays itself (lower case), since it
     stands for a model *and* its options."""
-    get_model_builder(name)
     if is_zoo_name(name):
+        get_model_builder(name)
         return str(name).lower()
-    return _LOOKUP[str(name).lower()]
+    return MODELS.canonical(name)
 
 
 def create_model(name, nclass: int | None = None, *, checkpoint=None, pretrained: bool = False,
@@ -111,10 +106,10 @@ def create_model(name, nclass: int | None = None, *, checkpoint=None, pretrained
                   if k not in ("backbone", "aux", "dilate", "output_stride")}
         kwargs.update(spec.model_kwargs())
         name, nclass = spec.model, spec.nclass if nclass is None else nclass
+    builder = get_model_builder(name)
     if nclass is None:
         raise TypeError(f"create_model({name!r}) needs nclass (only GluonCV zoo names such as "
                         f"'psp_resnet101_citys' carry their class count)")
-    builder = get_model_builder(name)
     params = inspect.signature(builder).parameters
     common = {"backbone", "aux", "dilate", "norm_layer", "pretrained_base", "crop_size",
               "base_size", "output_stride"}
@@ -126,8 +121,8 @@ def create_model(name, nclass: int | None = None, *, checkpoint=None, pretrained
             valid = [p for p in params if p not in ("self", "nclass")]
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"model {canonical_name(name)!r} has no option {key!r}.{hint} "
-                            f"Its options: {', '.join(valid)}.")
+            raise UnknownOptionError(f"model {canonical_name(name)!r} has no option {key!r}.{hint} "
+                                     f"Its options: {', '.join(valid)}.")
     model = builder(nclass=nclass, **taken)
     if checkpoint is not None:
         from ..tools.checkpoint import load_model_weights

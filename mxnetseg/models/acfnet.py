@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import ASPPModule, ConvBNAct, FCNHead, fixed_output_stride, get_norm_layer, resize
+from .base import SegmentationModel
+from .layers import ASPPModule, ConvBNAct, FCNHead
 
 
 class ACFModule(nn.Module):
@@ -58,24 +58,17 @@ class ACFHead(nn.Module):
 
 
 @register_model("ACFNet", aliases=("acfnet", "acf"))
-class ACFNet(nn.Module):
+class ACFNet(SegmentationModel):
     """``dilate`` is ignored (output stride 8, as the original). Outputs (main, coarse,
     aux(c3)) with aux, the aux head an FCNHead on c3."""
+    fixed_stride = 8
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, fixed_output_stride("ACFNet", 8, output_stride),
-                                       norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         c3_ch, c4_ch = self.backbone.channels[2:]
         self.head = ACFHead(nclass, c4_ch, norm)
         self.aux_head = FCNHead(c3_ch, nclass, norm) if aux else None
 
-    def forward(self, x):
-        _, _, c3, c4 = self.backbone(x)
-        out, coarse = self.head(c4)
-        outs = [out]
-        if self.aux_head is not None:
-            outs += [coarse, self.aux_head(c3)]
-        return tuple(resize(o, x.shape[-2:]) for o in outs)
+    def heads(self, feats):
+        out, coarse = self.head(feats[-1])
+        return [out, coarse, *self.aux_outputs(feats)] if self.aux_head is not None else [out]

@@ -20,8 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import ConvBNAct, FCNHead, StageHeadModel, fixed_output_stride, get_norm_layer, resize
+from .base import ALL_STAGES, SegmentationModel
+from .layers import ConvBNAct, FCNHead, resize
 
 
 def flow_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -120,17 +120,14 @@ class AlignHead(nn.Module):
 
 
 @register_model("AlignSeg", aliases=("alignseg",))
-class AlignSeg(StageHeadModel):
+class AlignSeg(SegmentationModel):
     """``dilate`` is ignored (output stride 32, as the original). Outputs (main, aux(c4)).
     The original's constructor defaults to ``aux=True``; ours to False like every model."""
-    aux_stage = 3   # the aux head reads c4
+    fixed_stride = 32
+    head_stages = ALL_STAGES
+    aux_stages = (3,)   # the aux head reads c4
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(
-            backbone, fixed_output_stride("AlignSeg", 32, output_stride), norm_layer,
-            pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         self.head = AlignHead(nclass, self.backbone.channels, 256, norm)
         self.aux_head = FCNHead(self.backbone.channels[3], nclass, norm) if aux else None

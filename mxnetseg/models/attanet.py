@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import ConvBNAct, FCNHead, fixed_output_stride, get_norm_layer, resize
+from .base import SegmentationModel
+from .layers import ConvBNAct, FCNHead, resize
 
 
 class AttentionFusionModule(nn.Module):
@@ -75,24 +75,16 @@ class AttaNetHead(nn.Module):
 
 
 @register_model("AttaNet", aliases=("attanet",))
-class AttaNet(nn.Module):
+class AttaNet(SegmentationModel):
     """``dilate`` is ignored (output stride 32, as the original). Outputs (main, aux(c3)).
     The original's constructor defaults to ``aux=True``; ours to False like every model (the
     config's ``aux`` key decides either way)."""
+    default_backbone = "resnet18"
+    fixed_stride = 32
+    head_stages = (-1, -2)
 
-    def __init__(self, nclass, backbone="resnet18", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, fixed_output_stride("AttaNet", 32, output_stride),
-                                       norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         c3_ch, c4_ch = self.backbone.channels[2:]
         self.head = AttaNetHead(nclass, c4_ch, c3_ch, 128, norm)
         self.aux_head = FCNHead(c3_ch, nclass, norm) if aux else None
-
-    def forward(self, x):
-        _, _, c3, c4 = self.backbone(x)
-        outs = [self.head(c4, c3)]
-        if self.aux_head is not None:
-            outs.append(self.aux_head(c3))
-        return tuple(resize(o, x.shape[-2:]) for o in outs)

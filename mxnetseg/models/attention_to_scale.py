@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import AuxHead, ConvBNAct, FCNHead, fixed_output_stride, get_norm_layer, resize
+from .base import SegmentationModel
+from .layers import AuxHead, ConvBNAct, FCNHead, resize
 
 
 class AttentionHead(nn.Module):
@@ -32,29 +32,22 @@ class AttentionHead(nn.Module):
 
 
 @register_model("AttentionToScale", aliases=("att2scale", "attention2scale"))
-class AttentionToScale(nn.Module):
+class AttentionToScale(SegmentationModel):
     """``dilate`` is ignored (output stride 8, as the original). The original halves its fixed
     crop size for the second scale; we halve the input's size (the same for crop-sized inputs).
     Aux (AuxHead, inter 256) on c4 of the 1.0x and of the 0.5x input: (main, aux1.0x, aux0.5x).
     """
+    fixed_stride = 8
+    head_stages = (0, 1)
+    aux_stages = (0, 1)
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(
-            backbone, fixed_output_stride("AttentionToScale", 8, output_stride), norm_layer,
-            pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         c4_ch = self.backbone.channels[3]
         self.head = AttentionHead(nclass, c4_ch, norm)
         self.aux_head = nn.ModuleList(AuxHead(c4_ch, nclass, norm, inter=256)
                                       for _ in range(2)) if aux else None
 
-    def forward(self, x):
-        size = x.shape[-2:]
-        c4 = self.backbone(x)[3]
-        c4h = self.backbone(resize(x, (size[0] // 2, size[1] // 2)))[3]
-        outs = [self.head(c4, c4h)]
-        if self.aux_head is not None:
-            outs += [self.aux_head[0](c4), self.aux_head[1](c4h)]
-        return tuple(resize(o, size) for o in outs)
+    def features(self, x):
+        h, w = x.shape[-2:]
+        return self.backbone(x)[3], self.backbone(resize(x, (h // 2, w // 2)))[3]

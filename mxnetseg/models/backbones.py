@@ -15,7 +15,7 @@ import timm
 import torch
 import torch.nn as nn
 
-from .layers import get_norm_layer
+from .layers import ModelConfigError, get_norm_layer
 
 __all__ = ["ResNetBackbone", "MobileNetV2Backbone", "list_backbones", "load_backbone_weights",
            "BACKBONES"]
@@ -27,8 +27,12 @@ BACKBONES = {
 }
 BACKBONES.update({f"resnet{d}_v1b": f"resnet{d}" for d in (18, 34, 50, 101, 152)})
 BACKBONES.update({f"resnet{d}_v1s": f"resnet{d}s" for d in (50, 101, 152)})
+# GluonCV's ResNeSt (deep stem 32 wide for 50, 64 beyond; avg-pool downsample; radix 2)
+BACKBONES.update({"resnest50": "resnest50d", "resnest101": "resnest101e",
+                  "resnest200": "resnest200e", "resnest269": "resnest269e"})
 
 PRETRAINED_TAG = "gluon_in1k"
+RESNEST_TAG = "in1k"      # timm's ResNeSt ImageNet weights (the authors', as GluonCV's)
 
 
 def list_backbones() -> list[str]:
@@ -40,8 +44,8 @@ def _timm_name(name: str) -> str:
     if key not in BACKBONES:
         close = difflib.get_close_matches(key, list(BACKBONES), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown backbone {name!r}.{hint} "
-                         f"Available: {', '.join(list_backbones())}")
+        raise ModelConfigError(f"unknown backbone {name!r}.{hint} "
+                               f"Available: {', '.join(list_backbones())}")
     return BACKBONES[key]
 
 
@@ -96,17 +100,33 @@ class ResNetBackbone(nn.Module):
     def __init__(self, name="resnet50", output_stride=32, norm_layer="BN", pretrained=False):
         super().__init__()
         if output_stride not in (8, 16, 32):
-            raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
+            raise ModelConfigError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
         arch = _timm_name(name)
         kwargs = dict(features_only=True, out_indices=(1, 2, 3, 4), output_stride=output_stride,
                       norm_layer=get_norm_layer(norm_layer), zero_init_last=False)
-        self.body = timm_model(arch, name, pretrained, **kwargs)
+        tag = RESNEST_TAG if arch.startswith("resnest") else PRETRAINED_TAG
+        self.body = timm_model(arch, name, pretrained, tag, **kwargs)
+        if arch.startswith("resnest"):
+            gluoncv_resnest_dilation(self.body, output_stride)
         self.name = str(name).lower()
         self.output_stride = output_stride
         self.channels = tuple(self.body.feature_info.channels())
 
     def forward(self, x: torch.Tensor):
         return tuple(self.body(x))
+
+
+def gluoncv_resnest_dilation(body: nn.Module, output_stride: int) -> None:
+    """Make timm's dilated ResNeSt GluonCV's (parameter-free changes). In a stage that dilates
+    instead of striding, GluonCV's first block keeps its 3x3 average pool (stride 1, padding 1)
+    after the split-attention conv, because its dilation differs from the previous one, and its
+    shortcut pools with a 1x1 window (no-op) where timm averages 2x2 ("same" padding)."""
+    dilated = {8: ("layer3", "layer4"), 16: ("layer4",), 32: ()}[output_stride]
+    for stage in dilated:
+        first = getattr(body, stage)[0]
+        first.avd_last = nn.AvgPool2d(3, 1, padding=1)
+        if first.downsample is not None:
+            first.downsample[0] = nn.Identity()
 
 
 # --- hand-written backbones (GluonCV/MXNetSeg architectures that timm does not build) ------
@@ -118,7 +138,7 @@ def load_backbone_weights(module: nn.Module, pretrained, arch: str, source: str)
     if pretrained is False or pretrained is None:
         return
     if pretrained is True:
-        raise ValueError(
+        raise ModelConfigError(
             f"no downloadable ImageNet weights exist for backbone {arch!r} (the original loaded "
             f"{source}). Pass a local PyTorch state dict of this backbone instead: "
             f"pretrained_base='/path/to/{arch}.pth', or in a config "
@@ -173,8 +193,8 @@ class MobileNetV2Backbone(nn.Module):
         super().__init__()
         key = str(name).lower()
         if key not in self.MULTIPLIERS:
-            raise ValueError(f"unknown MobileNetV2 backbone {name!r}; available: "
-                             f"{', '.join(self.MULTIPLIERS)}")
+            raise ModelConfigError(f"unknown MobileNetV2 backbone {name!r}; available: "
+                                   f"{', '.join(self.MULTIPLIERS)}")
         m = self.MULTIPLIERS[key]
         norm = get_norm_layer(norm_layer)
         ins = [int(c * m) for c in [32, 16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96,

@@ -11,8 +11,8 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import ConvBNAct, FCNHead, GlobalFlow, fixed_output_stride, get_norm_layer, resize
+from .base import SegmentationModel
+from .layers import ConvBNAct, FCNHead, GlobalFlow, only_backbone, resize
 from .xception import Xception39
 
 
@@ -78,58 +78,42 @@ class BiSeNetHead(nn.Module):
         return self.seg(self.fusion(spatial, self.proj(context)))
 
 
-def aux_heads(nclass, deep_ch, second_ch, norm_layer):
-    """FCNHeads on (deep, second), in the original's output order; built there with deferred
-    input channels, so their inter is 256 whatever the feature width."""
-    return nn.ModuleList(FCNHead(ch, nclass, norm_layer, inter=256) for ch in (deep_ch, second_ch))
+class _BiSeNet(SegmentationModel):
+    """The head reads (image, second-deepest, deepest); the aux FCNHeads read (deep, second),
+    in the original's output order, built there with deferred input channels, so their inter
+    is 256 whatever the feature width."""
+    default_backbone = "resnet18"
+    fixed_stride = 32
+    head_stages = (0, -2, -1)
+    aux_stages = (-1, -2)
+
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = self.make_backbone(trunk)
+        second_ch, deep_ch = self.backbone.channels[-2:]
+        self.head = BiSeNetHead(nclass, deep_ch, second_ch, norm)
+        self.aux_head = nn.ModuleList(FCNHead(ch, nclass, norm, inter=256)
+                                      for ch in (deep_ch, second_ch)) if aux else None
+
+    def features(self, x):
+        return (x, *self.backbone(x))
 
 
 @register_model("BiSeNetR", aliases=("bisenet", "bisenetr"))
-class BiSeNetR(nn.Module):
+class BiSeNetR(_BiSeNet):
     """BiSeNet on a ResNet: context from c4 (deep) and c3 (second). ``dilate`` is ignored
     (output stride 32, as the original). Outputs (main, aux(c4), aux(c3))."""
 
-    def __init__(self, nclass, backbone="resnet18", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(
-            backbone, fixed_output_stride("BiSeNetR", 32, output_stride), norm_layer,
-            pretrained_base)
-        c3_ch, c4_ch = self.backbone.channels[2:]
-        self.head = BiSeNetHead(nclass, c4_ch, c3_ch, norm)
-        self.aux_head = aux_heads(nclass, c4_ch, c3_ch, norm) if aux else None
-
-    def forward(self, x):
-        _, _, c3, c4 = self.backbone(x)
-        outs = [self.head(x, c3, c4)]
-        if self.aux_head is not None:
-            outs += [self.aux_head[0](c4), self.aux_head[1](c3)]
-        return tuple(resize(o, x.shape[-2:]) for o in outs)
+    def make_backbone(self, trunk):
+        return trunk.resnet()
 
 
 @register_model("BiSeNetX", aliases=("bisenetx",))
-class BiSeNetX(nn.Module):
+class BiSeNetX(_BiSeNet):
     """BiSeNet on the original's Xception39: context from layer3 (deep, 256 ch) and layer2
     (second, 128 ch); output stride 32 (``dilate`` ignored, as the original). Outputs
     (main, aux(layer3), aux(layer2)). xception39 is the only backbone, as in the original."""
+    default_backbone = "xception39"
 
-    def __init__(self, nclass, backbone="xception39", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        if str(backbone).lower() != "xception39":
-            raise ValueError(f"BiSeNetX supports only backbone 'xception39' (as the original), "
-                             f"got {backbone!r}; use BiSeNetR for ResNets.")
-        fixed_output_stride("BiSeNetX", 32, output_stride)
-        norm = get_norm_layer(norm_layer)
-        self.backbone = Xception39(norm_layer, pretrained_base)
-        _, second_ch, deep_ch = self.backbone.channels
-        self.head = BiSeNetHead(nclass, deep_ch, second_ch, norm)
-        self.aux_head = aux_heads(nclass, deep_ch, second_ch, norm) if aux else None
-
-    def forward(self, x):
-        _, second, deep = self.backbone(x)
-        outs = [self.head(x, second, deep)]
-        if self.aux_head is not None:
-            outs += [self.aux_head[0](deep), self.aux_head[1](second)]
-        return tuple(resize(o, x.shape[-2:]) for o in outs)
+    def make_backbone(self, trunk):
+        only_backbone("BiSeNetX", trunk.name, "xception39", "BiSeNetR for ResNets")
+        return Xception39(trunk.norm_layer, trunk.pretrained)

@@ -27,9 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import (ConvBNAct, FCNHead, GlobalFlow, check_channels, fixed_output_stride,
-                     get_norm_layer, resize)
+from .base import SegmentationModel
+from .layers import ConvBNAct, FCNHead, GlobalFlow, ModelConfigError, check_channels, resize
 
 
 class DepthwiseSeparableConv(nn.Module):
@@ -95,27 +94,18 @@ class CAHead(nn.Module):
 
 
 @register_model("CANetv1", aliases=("canetv1",))
-class CANetv1(nn.Module):
+class CANetv1(SegmentationModel):
     """Dilated ResNet (output stride 8 always; ``dilate`` is ignored, as in the original).
     The head hard-codes c4 = 2048 channels (ResNet-50/101/152); aux FCNHead on c3."""
+    fixed_stride = 8
+    head_stages = (0, -1)
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, fixed_output_stride("CANetv1", 8, output_stride),
-                                       norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         check_channels("CANetv1", self.backbone, c4=2048)
         c1_ch, _, c3_ch, c4_ch = self.backbone.channels
         self.head = CAHead(nclass, c1_ch, c4_ch, norm_layer=norm)
         self.aux_head = FCNHead(c3_ch, nclass, norm) if aux else None
-
-    def forward(self, x):
-        c1, _, c3, c4 = self.backbone(x)
-        out = [self.head(c1, c4)]
-        if self.aux_head is not None:
-            out.append(self.aux_head(c3))
-        return tuple(resize(o, x.shape[-2:]) for o in out)
 
 
 # --- CANetv2 ----------------------------------------------------------------------------------
@@ -176,26 +166,21 @@ class CANetHead(nn.Module):
 
 
 @register_model("CANetv2", aliases=("canetv2", "canet"))
-class CANetv2(nn.Module):
+class CANetv2(SegmentationModel):
     """Any ResNet (the head's input channels follow the backbone, as the original's deferred
     ones did). Output stride 8 whatever ``dilate`` says (see the module docstring); aux
     FCNHead on c3."""
+    head_stages = (-1, -2)
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
+    def choose_output_stride(self, dilate, output_stride):
         if output_stride not in (None, 8, 16):
-            raise ValueError(f"CANetv2 needs c3 and c4 at the same resolution (output stride 8, "
-                             f"or 16); got output_stride={output_stride}. Leave it unset (8).")
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, output_stride or 8, norm_layer, pretrained_base)
+            raise ModelConfigError(
+                f"CANetv2 needs c3 and c4 at the same resolution (output stride 8, or 16); got "
+                f"output_stride={output_stride}. Leave it unset (8).")
+        return output_stride or 8
+
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         _, _, c3_ch, c4_ch = self.backbone.channels
         self.head = CANetHead(nclass, c3_ch, c4_ch, norm_layer=norm)
         self.aux_head = FCNHead(c3_ch, nclass, norm) if aux else None
-
-    def forward(self, x):
-        _, _, c3, c4 = self.backbone(x)
-        out = [self.head(c4, c3)]
-        if self.aux_head is not None:
-            out.append(self.aux_head(c3))
-        return tuple(resize(o, x.shape[-2:]) for o in out)

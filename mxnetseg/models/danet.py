@@ -9,9 +9,8 @@ from __future__ import annotations
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import (ChannelAttention, ConvBNAct, SelfAttentionModule, fixed_output_stride,
-                     get_norm_layer, resize)
+from .base import SegmentationModel
+from .layers import ChannelAttention, ConvBNAct, SelfAttentionModule
 
 
 def _classifier(in_ch, nclass):
@@ -39,25 +38,19 @@ class DANetHead(nn.Module):
 
 
 @register_model("DANet", aliases=("danet",))
-class DANet(nn.Module):
+class DANet(SegmentationModel):
     """``dilate`` is ignored (output stride 8, as the original). The head width follows the
     backbone (c4 / 4), so any ResNet works. Aux = Dropout 0.1 -> 1x1 conv on each branch."""
+    fixed_stride = 8
+    aux_stages = (1, 2)   # of the head's (logits, pam, cam)
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, fixed_output_stride("DANet", 8, output_stride),
-                                       norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         c4_ch = self.backbone.channels[3]
         self.head = DANetHead(nclass, c4_ch, norm)
         self.aux_head = nn.ModuleList(_classifier(c4_ch // 4, nclass) for _ in range(2)) \
             if aux else None
 
-    def forward(self, x):
-        c4 = self.backbone(x)[3]
-        out, pam, cam = self.head(c4)
-        outs = [out]
-        if self.aux_head is not None:
-            outs += [self.aux_head[0](pam), self.aux_head[1](cam)]
-        return tuple(resize(o, x.shape[-2:]) for o in outs)
+    def heads(self, feats):
+        out = self.head(feats[-1])
+        return [out[0], *self.aux_outputs(out)]

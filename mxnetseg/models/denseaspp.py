@@ -10,24 +10,19 @@ from collections import OrderedDict
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import (C4HeadModel, DenseASPPModule, FCNHead, check_channels,
-                     fixed_output_stride, get_norm_layer)
+from .base import SegmentationModel
+from .layers import DenseASPPModule, FCNHead, check_channels
 
 
 @register_model("DenseASPP", aliases=("denseaspp",))
-class DenseASPP(C4HeadModel):
+class DenseASPP(SegmentationModel):
     """``dilate`` is ignored (output stride 8, as the original). Input channels are hard-coded
     as the original's (2048 into DenseASPP, 3328 into its projection, 1024 into the aux head),
     so only ResNet-50/101/152 fit."""
+    fixed_stride = 8
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(
-            backbone, fixed_output_stride("DenseASPP", 8, output_stride), norm_layer,
-            pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         check_channels("DenseASPP", self.backbone, c3=1024, c4=2048)
         self.head = nn.Sequential(OrderedDict(
             dense_aspp=DenseASPPModule(2048, 256, norm), head=FCNHead(256, nclass, norm)))

@@ -16,7 +16,7 @@ from collections import OrderedDict
 import torch.nn as nn
 
 from .backbones import timm_model
-from .layers import get_norm_layer
+from .layers import ModelConfigError, get_norm_layer
 
 __all__ = ["DenseNetBackbone", "DENSENET_CHANNELS"]
 
@@ -43,8 +43,8 @@ class DenseNetBackbone(nn.Module):
         super().__init__()
         key = str(name).lower()
         if key not in DENSENET_CHANNELS:
-            raise ValueError(f"unknown DenseNet backbone {name!r}; available: "
-                             f"{', '.join(DENSENET_CHANNELS)}")
+            raise ModelConfigError(f"unknown DenseNet backbone {name!r}; available: "
+                                   f"{', '.join(DENSENET_CHANNELS)}")
         get_norm_layer(norm_layer)                      # validates the name
         norm = _TIMM_NORMS[str(norm_layer).lower()] if isinstance(norm_layer, str) else norm_layer
         kwargs = dict(num_classes=0, norm_layer=norm)

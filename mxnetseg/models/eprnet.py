@@ -15,7 +15,8 @@ import torch.nn as nn
 
 from . import register_model
 from .backbones import load_backbone_weights
-from .layers import ConvBNAct, fixed_output_stride, get_norm_layer, resize
+from .base import SegmentationModel
+from .layers import ConvBNAct, ModelConfigError, get_norm_layer
 
 __all__ = ["EPRNetCls", "EPRNet"]
 
@@ -109,23 +110,22 @@ class EPRNetCls(nn.Module):
 
 
 @register_model("EPRNet", aliases=("eprnet",))
-class EPRNet(nn.Module):
+class EPRNet(SegmentationModel):
     """EPRNet-Cls trunk -> FCN head (CB-PReLU(3, 128) -> [Dropout ``drop``] -> 1x1 conv+bias).
 
     ``backbone`` may only be None or ``'eprnet_cls'`` (the original ignored it); ``light=True``
     selects the light trunk. ``aux`` is ignored (the original forces it off); ``dilate`` too."""
 
-    def __init__(self, nclass, backbone=None, aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None, light=False, drop=0.0):
-        super().__init__()
-        if backbone not in (None, "eprnet_cls"):
-            raise ValueError(f"EPRNet has its own trunk (EPRNet-Cls) and takes only backbone "
-                             f"None or 'eprnet_cls'; got {backbone!r}. In a config write "
-                             f"'backbone: eprnet_cls' (and 'model_kwargs: {{light: true}}' for "
-                             f"the light trunk).")
-        fixed_output_stride("EPRNet", 8, output_stride)
-        norm = get_norm_layer(norm_layer)
-        self.backbone = EPRNetCls(light, norm_layer=norm_layer, pretrained=pretrained_base)
+    default_backbone = None
+    fixed_stride = 8
+
+    def build(self, nclass, aux, norm, trunk, light=False, drop=0.0):
+        if trunk.name not in (None, "eprnet_cls"):
+            raise ModelConfigError(
+                f"EPRNet has its own trunk (EPRNet-Cls) and takes only backbone None or "
+                f"'eprnet_cls'; got {trunk.name!r}. In a config write 'backbone: eprnet_cls' "
+                f"(and 'model_kwargs: {{light: true}}' for the light trunk).")
+        self.backbone = EPRNetCls(light, norm_layer=trunk.norm_layer, pretrained=trunk.pretrained)
         ch = self.backbone.channels[3]
         head = [ConvBNAct(ch, ch, 3, norm_layer=norm, act=prelu())]
         if drop:
@@ -133,5 +133,5 @@ class EPRNet(nn.Module):
         head.append(nn.Conv2d(ch, nclass, 1))
         self.head = nn.Sequential(*head)
 
-    def forward(self, x):
-        return (resize(self.head(self.backbone(x)), x.shape[-2:]),)
+    def features(self, x):
+        return (self.backbone(x),)

@@ -22,8 +22,8 @@ import torch.nn as nn
 from torchvision.ops import deform_conv2d
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import ConvBNAct, FCNHead, StageHeadModel, fixed_output_stride, get_norm_layer, resize
+from .base import ALL_STAGES, SegmentationModel
+from .layers import ConvBNAct, FCNHead, resize
 
 
 class ModulatedDeformConv(nn.Module):
@@ -102,17 +102,15 @@ class FaPNHead(nn.Module):
 
 
 @register_model("FaPN", aliases=("fapn",))
-class FaPN(StageHeadModel):
+class FaPN(SegmentationModel):
     """``dilate`` is ignored (output stride 32, as the original). Outputs (main, aux(c3)); the
     aux FCNHead is built with deferred input channels in the original, so its inter is 256
     whatever c3's width."""
+    fixed_stride = 32
+    head_stages = ALL_STAGES
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, fixed_output_stride("FaPN", 32, output_stride),
-                                       norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         self.head = FaPNHead(nclass, self.backbone.channels, 256, norm)
         self.aux_head = FCNHead(self.backbone.channels[2], nclass, norm, inter=256) \
             if aux else None

@@ -16,9 +16,8 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import (ConvBNAct, FCNHead, PPModule, StageHeadModel, fixed_output_stride,
-                     get_norm_layer, resize)
+from .base import ALL_STAGES, SegmentationModel
+from .layers import ConvBNAct, FCNHead, PPModule, resize
 
 
 class DFPModule(nn.Module):
@@ -72,12 +71,12 @@ class GFFHead(nn.Module):
 
 
 @register_model("GFFNet", aliases=("gffnet", "gff"))
-class GFFNet(StageHeadModel):
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, fixed_output_stride("GFFNet", 8, output_stride),
-                                       norm_layer, pretrained_base)
+class GFFNet(SegmentationModel):
+    """Output stride 8 (``dilate`` ignored); outputs (main, aux(c3)); any ResNet."""
+    fixed_stride = 8
+    head_stages = ALL_STAGES
+
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         self.head = GFFHead(nclass, self.backbone.channels, 256, norm)
         self.aux_head = FCNHead(self.backbone.channels[2], nclass, norm) if aux else None

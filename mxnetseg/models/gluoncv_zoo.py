@@ -4,8 +4,8 @@ Each zoo name is one of our registered models with fixed options: the class coun
 of GluonCV's checkpoint, its backbone, whether the checkpoint holds aux heads, and the options
 that make our model GluonCV's architecture layer for layer (its heads differ from the original
 MXNetSeg's in places: FCN/PSP heads 512 wide, DeepLab ASPP rates 12/24/36). ``pixacc``/``miou``
-are GluonCV's published validation numbers for that checkpoint (its model-zoo page), None where
-it published none. The ``_int8`` entries are left out (quantised graphs, not ``.params``).
+are GluonCV's published numbers for that checkpoint (its model-zoo page; VOC: test-server mIoU),
+None where it published none. The ``_int8`` entries are left out (quantised graphs, not ``.params``).
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ _FCN = ("FCNResNet", {"output_stride": 8, "head_channels": 512})
 _PSP = ("PSPNet", {"head_channels": 512})
 _DEEPLAB = ("DeepLabv3", {"output_stride": 8, "rates": (12, 24, 36)})
 
-# name -> (family, backbone, aux, pixAcc, mIoU); published numbers filled from GluonCV's docs
+# name -> (family, backbone, aux)
 _ENTRIES = {
     "fcn_resnet50_voc": (_FCN, "resnet50", True),
     "fcn_resnet101_voc": (_FCN, "resnet101", True),
@@ -70,13 +70,30 @@ _ENTRIES = {
     "deeplab_v3b_plus_wideresnet_citys": (("DeepLabv3PlusW", {}), "wideresnet38", False),
     "danet_resnet50_citys": (("DANet", {}), "resnet50", True),      # GluonCV always has 3 heads
     "danet_resnet101_citys": (("DANet", {}), "resnet101", True),
-    "icnet_resnet50_citys": (("ICNet", {}), "resnet50", False),
-    "icnet_resnet50_mhpv1": (("ICNet", {}), "resnet50", False),
+    "icnet_resnet50_citys": (("ICNet", {}), "resnet50", True),     # its CFF classifiers
+    "icnet_resnet50_mhpv1": (("ICNet", {}), "resnet50", True),
     "fastscnn_citys": (("FastSCNN", {}), None, True),
 }
 
-# GluonCV's published validation pixAcc / mIoU (%) per checkpoint: docs/model_zoo/segmentation
-_PUBLISHED: dict[str, tuple[float | None, float | None]] = {}
+# GluonCV's published pixAcc / mIoU (%) per checkpoint, from its model-zoo page
+# (docs/model_zoo/csv_tables/Segmentations/SS_*.csv of dmlc/gluon-cv): validation sets, except
+# VOC whose mIoU is the VOC 2012 *test* server's (no pixAcc). None = not published.
+_PUBLISHED: dict[str, tuple[float | None, float | None]] = {
+    "fcn_resnet101_voc": (None, 83.6), "psp_resnet101_voc": (None, 85.1),
+    "deeplab_resnet101_voc": (None, 86.2), "deeplab_resnet152_voc": (None, 86.7),
+    "fcn_resnet101_coco": (92.2, 66.2), "psp_resnet101_coco": (92.4, 70.4),
+    "deeplab_resnet101_coco": (92.5, 70.4),
+    "fcn_resnet50_ade": (79.0, 39.5), "fcn_resnet101_ade": (80.6, 41.6),
+    "psp_resnet50_ade": (80.1, 41.5), "psp_resnet101_ade": (80.8, 43.3),
+    "deeplab_resnet50_ade": (80.5, 42.5), "deeplab_resnet101_ade": (81.1, 44.1),
+    "deeplab_resnest50_ade": (81.2, 45.1), "deeplab_resnest101_ade": (82.1, 46.9),
+    "deeplab_resnest200_ade": (82.5, 48.4), "deeplab_resnest269_ade": (82.6, 47.6),
+    "psp_resnet101_citys": (96.4, 79.9), "deeplab_resnet50_citys": (96.3, 78.7),
+    "deeplab_resnet101_citys": (96.4, 79.4), "danet_resnet50_citys": (96.3, 78.5),
+    "danet_resnet101_citys": (96.5, 80.1), "icnet_resnet50_citys": (95.5, 74.5),
+    "fastscnn_citys": (95.1, 72.3), "deeplab_v3b_plus_wideresnet_citys": (None, 83.5),
+    "icnet_resnet50_mhpv1": (90.5, 44.5),
+}
 
 
 def _build() -> dict[str, ZooSpec]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import torch.nn as nn
 
 from . import register_model
+from .base import ALL_STAGES, SegmentationModel
 from .densenet import DenseNetBackbone
-from .layers import ConvBNAct, FCNHead, LateralFusion, fixed_output_stride, get_norm_layer, resize
+from .layers import ConvBNAct, FCNHead, LateralFusion
 
 
 class LadderHead(nn.Module):
@@ -35,23 +36,20 @@ class LadderHead(nn.Module):
 
 
 @register_model("LadderDenseNet", aliases=("ladderdensenet", "ladder", "ladder_densenet"))
-class LadderDenseNet(nn.Module):
-    """``backbone``: densenet121 | densenet161 | densenet169 | densenet201."""
+class LadderDenseNet(SegmentationModel):
+    """``backbone``: densenet121 | densenet161 | densenet169 | densenet201. The aux FCNHead
+    reads the head's projected c4."""
+    default_backbone = "densenet121"
+    fixed_stride = 32
+    head_stages = ALL_STAGES
+    aux_stages = (1,)   # of the head's (logits, projected c4)
 
-    def __init__(self, nclass, backbone="densenet121", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        fixed_output_stride("LadderDenseNet", 32, output_stride)
-        norm = get_norm_layer(norm_layer)
-        self.backbone = DenseNetBackbone(backbone, norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = DenseNetBackbone(trunk.name, trunk.norm_layer, trunk.pretrained)
         capacity = 128
         self.head = LadderHead(nclass, self.backbone.channels, capacity, norm)
         self.aux_head = FCNHead(capacity, nclass, norm) if aux else None
 
-    def forward(self, x):
-        size = x.shape[-2:]
-        out, c4 = self.head(*self.backbone(x))
-        outs = [resize(out, size)]
-        if self.aux_head is not None:
-            outs.append(resize(self.aux_head(c4), size))
-        return tuple(outs)
+    def heads(self, feats):
+        out = self.head(*feats)
+        return [out[0], *self.aux_outputs(out)]

@@ -7,10 +7,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["C4HeadModel", "StageHeadModel", "get_norm_layer", "ConvBNAct", "FCNHead", "resize",
+__all__ = ["ModelConfigError", "get_norm_layer", "ConvBNAct", "FCNHead", "resize",
            "AuxHead", "GlobalFlow", "PPModule", "LateralFusion", "GCN", "ASPPModule",
            "DenseASPPModule", "SelfAttentionModule", "ChannelAttention", "fixed_output_stride",
-           "dilated_output_stride", "check_channels"]
+           "dilated_output_stride", "check_channels", "only_backbone"]
 
 _NORMS = {"bn": "BN", "syncbn": "SyncBN", "gn": "GN"}
 
@@ -26,7 +26,7 @@ def get_norm_layer(name="BN"):
         return name
     key = str(name).lower()
     if key not in _NORMS:
-        raise ValueError(f"norm_layer must be one of BN, SyncBN, GN; got {name!r}")
+        raise ModelConfigError(f"norm_layer must be one of BN, SyncBN, GN; got {name!r}")
     if key == "gn":
         return GroupNorm32
     return partial(nn.BatchNorm2d, eps=1e-5, momentum=0.1)   # = MXNet momentum 0.9
@@ -239,13 +239,19 @@ class GCN(nn.Module):
 
 # --- construction helpers shared by the model files ---------------------------------------
 
+class ModelConfigError(ValueError):
+    """A model asked for something it cannot build (a backbone, an output stride, an option):
+    the caller's mistake, reported as one line by the command line."""
+
+
 def fixed_output_stride(model: str, forced: int, output_stride=None) -> int:
     """The original forces some models' output stride and ignores ``dilate``; we do the same,
     but an explicit, different ``output_stride`` is an error rather than silently dropped."""
     if output_stride is not None and output_stride != forced:
-        raise ValueError(f"{model} always runs at output stride {forced} (as the original does); "
-                         f"got output_stride={output_stride}. Leave output_stride unset for "
-                         f"this model.")
+        raise ModelConfigError(
+            f"{model} always runs at output stride {forced} (as the original does); "
+            f"got output_stride={output_stride}. Leave output_stride unset for "
+            f"this model.")
     return forced
 
 
@@ -264,35 +270,13 @@ def check_channels(model: str, backbone, **required: int) -> None:
     if bad:
         need = ", ".join(f"{k}={v}" for k, v in bad.items())
         has = ", ".join(f"{k}={got[k]}" for k in bad)
-        raise ValueError(f"{model} hard-codes its input channels ({need}), as the original does, "
-                         f"but backbone {backbone.name!r} gives {has}. Use resnet50, resnet101 "
-                         f"or resnet152.")
+        raise ModelConfigError(
+            f"{model} hard-codes its input channels ({need}), as the original does, but "
+            f"backbone {backbone.name!r} gives {has}. Use resnet50, resnet101 or resnet152.")
 
 
-class C4HeadModel(nn.Module):
-    """Forward of the single-path models (FCN, PSPNet, DeepLabv3, DenseASPP): ``head`` on c4,
-    optional ``aux_head`` on c3, both resized to the input. Subclasses build ``backbone``,
-    ``head`` and ``aux_head`` (None without aux)."""
-
-    def forward(self, x):
-        size = x.shape[-2:]
-        _, _, c3, c4 = self.backbone(x)
-        out = [resize(self.head(c4), size)]
-        if self.aux_head is not None:
-            out.append(resize(self.aux_head(c3), size))
-        return tuple(out)
-
-
-class StageHeadModel(nn.Module):
-    """Forward of the models whose head reads all four stages: ``head(c1, c2, c3, c4)`` gives the
-    main logits, the optional ``aux_head`` reads stage ``aux_stage`` (0-based: 2 = c3); all are
-    resized to the input. Subclasses build ``backbone``, ``head`` and ``aux_head`` (None
-    without aux)."""
-    aux_stage = 2
-
-    def forward(self, x):
-        feats = self.backbone(x)
-        outs = [self.head(*feats)]
-        if self.aux_head is not None:
-            outs.append(self.aux_head(feats[self.aux_stage]))
-        return tuple(resize(o, x.shape[-2:]) for o in outs)
+def only_backbone(model: str, backbone, supported: str, instead: str) -> None:
+    """The models tied to one backbone (as the original): anything else is a clear error."""
+    if str(backbone).lower() != supported:
+        raise ModelConfigError(f"{model} supports only backbone {supported!r} (as the "
+                               f"original), got {backbone!r}; use {instead}.")

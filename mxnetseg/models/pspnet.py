@@ -10,25 +10,22 @@ from collections import OrderedDict
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import (C4HeadModel, FCNHead, PPModule, check_channels, fixed_output_stride,
-                     get_norm_layer)
+from .base import SegmentationModel
+from .layers import FCNHead, PPModule, check_channels
 
 
 @register_model("PSPNet", aliases=("psp", "pspnet"))
-class PSPNet(C4HeadModel):
+class PSPNet(SegmentationModel):
     """``dilate`` is ignored and the output stride is 8, as in the original. The head's input
     (2048, so 4096 after pooling) and the aux head's (1024) are hard-coded as the original's,
-    so only ResNet-50/101/152 fit. Head: PPM (CBR(1, 512) per bin) -> FCNHead (CBR(3, 256))."""
+    so only ResNet-50/101/152 fit. Head: PPM (CBR(1, 512) per bin) -> FCNHead (CBR(3, 256)).
+    GluonCV's PSPNet (``psp_resnet*`` zoo names) is the same with ``head_channels=512``."""
+    fixed_stride = 8
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, fixed_output_stride("PSPNet", 8, output_stride),
-                                       norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk, head_channels=None):
+        self.backbone = trunk.resnet()
         check_channels("PSPNet", self.backbone, c3=1024, c4=2048)
         pool = PPModule(2048, norm, reduction=4)
         self.head = nn.Sequential(OrderedDict(
-            pool=pool, seg_head=FCNHead(pool.out_channels, nclass, norm)))
+            pool=pool, seg_head=FCNHead(pool.out_channels, nclass, norm, inter=head_channels)))
         self.aux_head = FCNHead(1024, nclass, norm) if aux else None

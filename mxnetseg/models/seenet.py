@@ -14,9 +14,8 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import (ConvBNAct, FCNHead, GCN, StageHeadModel, check_channels, fixed_output_stride,
-                     get_norm_layer, resize)
+from .base import ALL_STAGES, SegmentationModel
+from .layers import GCN, ConvBNAct, FCNHead, check_channels, resize
 
 
 class SeEModule(nn.Module):
@@ -75,13 +74,14 @@ class SeEHead(nn.Module):
 
 
 @register_model("SeENet", aliases=("seenet", "see"))
-class SeENet(StageHeadModel):
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone, fixed_output_stride("SeENet", 8, output_stride),
-                                       norm_layer, pretrained_base)
+class SeENet(SegmentationModel):
+    """Output stride 8 (``dilate`` ignored); outputs (main, aux(c3)); ResNet-50/101/152 (the
+    c1 and aux widths are hard-coded; the aux check applies only with ``aux``)."""
+    fixed_stride = 8
+    head_stages = ALL_STAGES
+
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         check_channels("SeENet", self.backbone, c1=256, **({"c3": 1024} if aux else {}))
         self.head = SeEHead(nclass, self.backbone.channels, norm)
         self.aux_head = FCNHead(1024, nclass, norm) if aux else None

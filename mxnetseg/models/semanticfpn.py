@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import ConvBNAct, LateralFusion, fixed_output_stride, get_norm_layer, resize
+from .base import ALL_STAGES, SegmentationModel
+from .layers import ConvBNAct, LateralFusion, resize
 
 
 class FPNBranch(nn.Module):
@@ -76,17 +76,11 @@ class SemanticHead(nn.Module):
 
 
 @register_model("SemanticFPN", aliases=("semanticfpn", "fpn", "semantic_fpn"))
-class SemanticFPN(nn.Module):
+class SemanticFPN(SegmentationModel):
     """``aux`` and ``dilate`` are accepted and ignored (one output, output stride 32)."""
+    fixed_stride = 32
+    head_stages = ALL_STAGES
 
-    def __init__(self, nclass, backbone="resnet50", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(backbone,
-                                       fixed_output_stride("SemanticFPN", 32, output_stride),
-                                       norm_layer, pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         self.head = SemanticHead(nclass, self.backbone.channels, norm)
-
-    def forward(self, x):
-        return (resize(self.head(*self.backbone(x)), x.shape[-2:]),)

@@ -30,7 +30,8 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .layers import AuxHead, ConvBNAct, fixed_output_stride, get_norm_layer, resize
+from .base import SegmentationModel
+from .layers import AuxHead, ConvBNAct, ModelConfigError, resize
 from .vit import VisionTransformer, vit_config
 
 _OUT_INDICES = {"naive": (10, 15, 20, 24), "pup": (10, 15, 20, 24), "mla": (6, 12, 18, 24)}
@@ -108,28 +109,32 @@ _DECODERS = {"naive": NaiveHead, "pup": PUPHead, "mla": MLAHead}
 
 
 @register_model("SETR", aliases=("setr",))
-class SETR(nn.Module):
+class SETR(SegmentationModel):
     """``crop_size`` sets the position-embedding grid (crop // 16)^2 as in the original (its
-    default 480). ``dilate`` is ignored: the trunk always runs at stride 16."""
+    default 480). ``dilate`` is ignored: the trunk always runs at stride 16. The decoder holds
+    its own aux heads (their number and inputs differ per decoder)."""
+    default_backbone = "vit_large_16"
+    fixed_stride = 16
 
-    def __init__(self, nclass, backbone="vit_large_16", aux=False, dilate=False,
-                 norm_layer="BN", pretrained_base=False, output_stride=None, crop_size=480,
-                 decoder="pup", layer_norm_eps=1e-6):
-        super().__init__()
+    def build(self, nclass, aux, norm, trunk, crop_size=480, decoder="pup",
+              layer_norm_eps=1e-6):
         if decoder not in _DECODERS:
-            raise ValueError(f"SETR decoder must be one of naive, pup, mla; got {decoder!r}")
-        fixed_output_stride("SETR", 16, output_stride)
-        norm = get_norm_layer(norm_layer)
-        depth = vit_config(backbone)[1]
+            raise ModelConfigError(
+                f"SETR decoder must be one of naive, pup, mla; got {decoder!r}")
+        depth = vit_config(trunk.name)[1]
         out_indices = tuple((i * depth + 12) // 24 for i in _OUT_INDICES[decoder])
-        self.backbone = VisionTransformer(backbone, crop_size, out_indices, layer_norm_eps,
-                                          pretrained_base)
+        self.backbone = VisionTransformer(trunk.name, crop_size, out_indices, layer_norm_eps,
+                                          trunk.pretrained)
         self.decoder = decoder
         self.head = _DECODERS[decoder](self.backbone.embed_dim, nclass, aux, norm)
 
-    def forward(self, x):
-        h, w = x.shape[-2:]
-        feats = self.backbone(x)[::-1]   # deepest first, as the original
+    def features(self, x):
+        return self.backbone(x)[::-1], x.shape[-2:]   # deepest first, as the original
+
+    def heads(self, feats):
+        """Resized to the padded input (the trunk pads to a multiple of the patch) and cropped
+        to the input, so the base's resize has nothing left to do."""
+        feats, (h, w) = feats
         p = self.backbone.patch
-        size = (feats[0].shape[-2] * p, feats[0].shape[-1] * p)   # the padded input size
-        return tuple(resize(o, size)[..., :h, :w] for o in self.head(feats))
+        size = (feats[0].shape[-2] * p, feats[0].shape[-1] * p)
+        return [resize(o, size)[..., :h, :w] for o in self.head(feats)]

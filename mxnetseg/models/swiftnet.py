@@ -22,9 +22,8 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .backbones import ResNetBackbone
-from .layers import (AuxHead, ConvBNAct, FCNHead, LateralFusion, PPModule, StageHeadModel,
-                     fixed_output_stride, get_norm_layer, resize)
+from .base import ALL_STAGES, SegmentationModel
+from .layers import AuxHead, ConvBNAct, FCNHead, LateralFusion, PPModule, resize
 
 
 class SwiftNetHead(nn.Module):
@@ -48,16 +47,14 @@ class SwiftNetHead(nn.Module):
 
 
 @register_model("SwiftResNet", aliases=("swiftnet", "swift", "swiftresnet"))
-class SwiftResNet(StageHeadModel):
+class SwiftResNet(SegmentationModel):
     """SwiftNet-single on a ResNet, output stride 32. Outputs (main, aux(c3))."""
+    default_backbone = "resnet18"
+    fixed_stride = 32
+    head_stages = ALL_STAGES
 
-    def __init__(self, nclass, backbone="resnet18", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(
-            backbone, fixed_output_stride("SwiftResNet", 32, output_stride), norm_layer,
-            pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         self.head = SwiftNetHead(nclass, self.backbone.channels, 256, norm)
         # the original builds it with deferred input channels: inter 256 whatever c3's width
         self.aux_head = (FCNHead(self.backbone.channels[2], nclass, norm, inter=256)
@@ -101,26 +98,22 @@ class SwiftNetPyramidHead(nn.Module):
 
 
 @register_model("SwiftResNetPr", aliases=("swiftnetpr", "swift_pr", "swiftresnetpr"))
-class SwiftResNetPr(nn.Module):
+class SwiftResNetPr(SegmentationModel):
     """SwiftNet-pyramid on a ResNet (one backbone shared by both scales), output stride 32.
     The half scale is the input resized to (H // 2, W // 2). Outputs (main, aux(c3 of 1.0x))."""
+    default_backbone = "resnet18"
+    fixed_stride = 32
 
-    def __init__(self, nclass, backbone="resnet18", aux=False, dilate=False, norm_layer="BN",
-                 pretrained_base=False, output_stride=None):
-        super().__init__()
-        norm = get_norm_layer(norm_layer)
-        self.backbone = ResNetBackbone(
-            backbone, fixed_output_stride("SwiftResNetPr", 32, output_stride), norm_layer,
-            pretrained_base)
+    def build(self, nclass, aux, norm, trunk):
+        self.backbone = trunk.resnet()
         self.head = SwiftNetPyramidHead(nclass, self.backbone.channels, 128, norm)
         self.aux_head = (AuxHead(self.backbone.channels[2], nclass, norm, inter=256)
                          if aux else None)
 
-    def forward(self, x):
+    def features(self, x):
         h, w = x.shape[-2:]
-        full = self.backbone(x)
-        half = self.backbone(resize(x, (h // 2, w // 2)))
-        outs = [self.head(full, half)]
-        if self.aux_head is not None:
-            outs.append(self.aux_head(full[2]))
-        return tuple(resize(o, (h, w)) for o in outs)
+        return self.backbone(x), self.backbone(resize(x, (h // 2, w // 2)))
+
+    def heads(self, feats):
+        full, half = feats
+        return [self.head(full, half), *self.aux_outputs(full)]

@@ -30,6 +30,7 @@ from safetensors.torch import load_file as load_safetensors
 from timm.models.vision_transformer import Block
 
 from .backbones import local_weights
+from .layers import ModelConfigError
 
 __all__ = ["VIT_CONFIGS", "VisionTransformer", "vit_config"]
 
@@ -52,7 +53,8 @@ def vit_config(name) -> tuple[int, int, int, int, int]:
     """(patch, depth, embed_dim, mlp hidden, heads) of a ``VIT_CONFIGS`` name."""
     key = str(name).lower()
     if key not in VIT_CONFIGS:
-        raise ValueError(f"unknown ViT backbone {name!r}; available: {', '.join(VIT_CONFIGS)}")
+        raise ModelConfigError(
+            f"unknown ViT backbone {name!r}; available: {', '.join(VIT_CONFIGS)}")
     return VIT_CONFIGS[key]
 
 
@@ -99,8 +101,8 @@ class VisionTransformer(nn.Module):
         arch = TIMM_WEIGHTS.get(self.name)
         local = local_weights(arch or self.name, pretrained)
         if local is None and arch is None:
-            raise ValueError(f"no ImageNet weights exist for {self.name!r}; pass a state dict "
-                             f"path as pretrained_base or train from scratch")
+            raise ModelConfigError(f"no ImageNet weights exist for {self.name!r}; pass a state "
+                                   f"dict path as pretrained_base or train from scratch")
         if local is None:
             try:
                 state = timm.create_model(arch, pretrained=True).state_dict()

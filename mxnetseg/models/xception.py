@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch.nn as nn
 
 from .backbones import load_backbone_weights
-from .layers import ConvBNAct, get_norm_layer
+from .layers import ConvBNAct, ModelConfigError, get_norm_layer
 
 __all__ = ["Xception65", "Xception39"]
 
@@ -87,7 +87,8 @@ class Xception65(nn.Module):
         super().__init__()
         cfg = {32: (2, 2, 1, (1, 1)), 16: (2, 1, 1, (1, 2)), 8: (1, 1, 2, (2, 4))}
         if output_stride not in cfg:
-            raise ValueError(f"Xception65 output_stride must be 8, 16 or 32, got {output_stride!r}")
+            raise ModelConfigError(
+                f"Xception65 output_stride must be 8, 16 or 32, got {output_stride!r}")
         block3_stride, block20_stride, mid_dilation, (exit_d0, exit_d1) = cfg[output_stride]
         norm = get_norm_layer(norm_layer)
         self.name = "xception65"

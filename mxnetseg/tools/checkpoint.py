@@ -13,12 +13,10 @@ from pathlib import Path
 
 import torch
 
+from .mxnet_params import CheckpointError, is_mxnet_params, read_params
+
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model_weights", "is_mxnet_params",
            "rng_state", "set_rng_state", "CheckpointError"]
-
-
-class CheckpointError(RuntimeError):
-    pass
 
 
 def save_checkpoint(state: dict, path) -> Path:
@@ -39,20 +37,15 @@ def save_checkpoint(state: dict, path) -> Path:
     return path
 
 
-def is_mxnet_params(path) -> bool:
-    """True for an MXNet ``.params`` (NDArray list) file, whatever its extension."""
-    return Path(path).is_file() and _sniff(Path(path)) == "mxnet"
-
-
 def _sniff(path: Path) -> str:
+    if is_mxnet_params(path):
+        return "mxnet"
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(2)
     if head[:2] == b"PK":
         return "torch"              # torch.save zip format
     if head[:1] == b"\x80":
         return "torch"              # legacy pickle format
-    if head[:8] == (0x112).to_bytes(8, "little"):
-        return "mxnet"              # MXNet NDArray list magic
     return "unknown"
 
 
@@ -78,8 +71,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 def _mxnet_state(model: torch.nn.Module, path: Path):
     """An MXNet ``.params`` file as our state dict, through the model's name map; returns
     (state, unmapped MXNet names, our keys that two MXNet names map to)."""
-    from .mxnet_maps import map_names
-    from .mxnet_params import read_params
+    from .mxnet_maps import map_names   # here: the maps import every model
     arrays = read_params(path)
     try:
         mapped, unmapped = map_names(model, arrays)

@@ -14,10 +14,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from mxnetseg.config import ConfigError
+from mxnetseg.models.layers import resize
 from mxnetseg.tools.metrics import SegmentationMetric
 
 __all__ = ['eval_scales', 'autocast_dtype', 'SegInferencer', 'Evaluator']
@@ -44,14 +45,8 @@ def autocast_dtype(amp: str | None, device) -> torch.dtype | None:
     if amp not in dtypes:
         raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
     if amp == 'fp16' and torch.device(device).type != 'cuda':
-        raise ValueError("amp 'fp16' needs a GPU; use 'bf16' on the CPU")
+        raise ConfigError("amp 'fp16' needs a GPU; use 'bf16' on the CPU")
     return dtypes[amp]
-
-
-def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    if x.shape[-2:] == (height, width):
-        return x
-    return F.interpolate(x, size=(height, width), mode='bilinear', align_corners=True)
 
 
 class SegInferencer:
@@ -176,8 +171,8 @@ class SegInferencer:
         total, offset = None, None
         for scale in self.scales:
             height, width = self.scaled_size(h, w, scale)
-            score, m_s = self._scale_scores(_resize(image, height, width))
-            score = _resize(score, h, w)
+            score, m_s = self._scale_scores(resize(image, (height, width)))
+            score = resize(score, (h, w))
             if self.fusion == 'softmax':
                 score = score / len(self.scales)
                 total = score if total is None else total + score

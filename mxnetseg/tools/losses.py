@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..config import ConfigError
+
 __all__ = ["MixSoftmaxCrossEntropy"]
 
 
@@ -32,7 +34,7 @@ class MixSoftmaxCrossEntropy:
         w = self.aux_weight
         if isinstance(w, (list, tuple)):
             if len(w) != n_aux:
-                raise ValueError(f"aux_weight has {len(w)} values for {n_aux} aux outputs")
+                raise ConfigError(f"aux_weight has {len(w)} values for {n_aux} aux outputs")
             return list(w)
         return [float(w)] * n_aux
 

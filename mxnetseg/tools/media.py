@@ -17,6 +17,8 @@ from pathlib import Path, PurePath
 import cv2
 import numpy as np
 
+from ..data import DataError
+
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "LIST_EXTS", "Item", "collect_inputs", "read_rgb",
            "write_atomic", "VideoOut"]
 
@@ -91,14 +93,14 @@ def collect_inputs(spec) -> tuple[list[Item], list[tuple[str, str]]]:
 
 
 def read_rgb(path) -> np.ndarray:
-    """HxWx3 uint8 RGB with EXIF orientation applied; ValueError naming the file otherwise."""
+    """HxWx3 uint8 RGB with EXIF orientation applied; DataError naming the file otherwise."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as err:
-        raise ValueError(f"{path}: cannot read ({err.strerror or err})") from None
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if bgr is None:
-        raise ValueError(f"{path}: cannot decode as an image (corrupt, truncated or another "
+        raise DataError(f"{path}: cannot decode as an image (corrupt, truncated or another "
                          f"format)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
@@ -133,7 +135,7 @@ class VideoOut:
         self.writer = cv2.VideoWriter(self.tmp, fourcc, fps, size)
         if not self.writer.isOpened():
             self.close(ok=False)
-            raise ValueError(f"{path}: OpenCV cannot write this video format")
+            raise DataError(f"{path}: OpenCV cannot write this video format")
 
     def write(self, rgb: np.ndarray) -> None:
         self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

@@ -11,6 +11,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..data.base import DataError
+
 __all__ = ['SegmentationMetric', 'EPS']
 
 # GluonCV divides by (np.spacing(1) + area); keeping the same guard keeps the same digits.
@@ -95,7 +97,7 @@ class SegmentationMetric:
         if on_host:
             # Reading a CPU tensor costs no sync, so fail fast before the matrix is touched.
             if bool(bad.any()):
-                raise ValueError(self._bad_message(int(bad.sum()), bad_vals[bad].unique().tolist()))
+                raise DataError(self._bad_message(int(bad.sum()), bad_vals[bad].unique().tolist()))
         else:
             big = torch.iinfo(torch.int64).max
             self._bad[0] += bad.sum()
@@ -112,7 +114,7 @@ class SegmentationMetric:
         if self._bad is not None:
             count, lo, hi = self._bad.tolist()
             if count:
-                raise ValueError(self._bad_message(count, f'smallest {lo}, largest {hi}'))
+                raise DataError(self._bad_message(count, f'smallest {lo}, largest {hi}'))
 
     def all_reduce(self) -> None:
         """Sum the matrix over all torch.distributed ranks (no-op when not initialised)."""

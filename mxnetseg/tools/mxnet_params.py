@@ -24,9 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CheckpointError
+__all__ = ["LIST_MAGIC", "read_params", "write_params", "is_mxnet_params", "CheckpointError"]
 
-__all__ = ["LIST_MAGIC", "read_params", "write_params", "is_mxnet_params"]
+
+class CheckpointError(RuntimeError):
+    """A checkpoint or weights file that cannot be read or does not fit the model. Defined
+    here, at the bottom of the checkpoint code (``checkpoint.py`` builds on this module)."""
 
 LIST_MAGIC = 0x112
 V2_MAGIC = 0xF993FAC9
@@ -39,6 +42,9 @@ FLAGS = {np.dtype(v): k for k, v in DTYPES.items()}
 
 
 def is_mxnet_params(path) -> bool:
+    """True for an MXNet ``.params`` (NDArray list) file, whatever its extension."""
+    if not Path(path).is_file():
+        return False
     with open(path, "rb") as f:
         return f.read(8) == struct.pack("<Q", LIST_MAGIC)
 

@@ -22,7 +22,7 @@ from PIL import Image
 from ..data import get_dataset_class, transforms
 from ..data.base import SegmentationDataset
 from ..models import create_model
-from .checkpoint import is_mxnet_params, load_checkpoint, load_model_weights
+from .checkpoint import CheckpointError, is_mxnet_params, load_checkpoint, load_model_weights
 from .evaluator import SegInferencer, autocast_dtype, eval_scales
 from .media import read_rgb
 from .visualize import colorize, overlay, voc_palette
@@ -186,7 +186,7 @@ def _build(checkpoint, model, *, backbone, nclass, aux, dilate):
         return _zoo_model(model, path)
     if is_mxnet_params(path):
         if model is None or nclass is None:
-            raise ValueError(f"{path} is an MXNet .params file and carries no model: pass "
+            raise CheckpointError(f"{path} is an MXNet .params file and carries no model: pass "
                              f"model= a GluonCV zoo name (e.g. psp_resnet101_citys), or one of "
                              f"our model names with backbone=, nclass= (and aux=/dilate= as "
                              f"trained)")
@@ -199,13 +199,13 @@ def _build(checkpoint, model, *, backbone, nclass, aux, dilate):
     over = {"model_name": model, "backbone": backbone, "aux": aux, "dilate": dilate}
     saved.update({k: v for k, v in over.items() if v is not None})
     if "model_name" not in saved:
-        raise ValueError(f"{path} carries no config: pass model=, backbone=, nclass= (and "
+        raise CheckpointError(f"{path} carries no config: pass model=, backbone=, nclass= (and "
                          f"aux=/dilate= as trained)")
     n = nclass or (ckpt.get("nclass") if isinstance(ckpt, dict) else None)
     if n is None and saved.get("data_name"):
         n = get_dataset_class(saved["data_name"]).NUM_CLASS
     if n is None:
-        raise ValueError(f"{path}: the class count is unknown; pass nclass=")
+        raise CheckpointError(f"{path}: the class count is unknown; pass nclass=")
     from ..config import load_config
     from .trainer import build_model
     saved["backbone_init"] = {"manner": None}    # the weights come from the checkpoint

@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..data import IGNORE_INDEX, get_dataset
-from ..models import canonical_name, count_parameters, create_model
-from .checkpoint import (load_checkpoint, load_model_weights, rng_state, save_checkpoint,
-                         set_rng_state)
+from ..models import canonical_name, count_parameters
+from ..models.build import build_model
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import DistInfo, cleanup, init_distributed
 from .logging import RunLogger
 from .losses import MixSoftmaxCrossEntropy
@@ -33,20 +33,6 @@ __all__ = ["train", "build_model", "run_name"]
 def run_name(cfg: Config, stamp: str) -> str:
     """The original's checkpoint stem: model_backbone_data_YYYYmmdd_HHMMSS (lower case)."""
     return f"{canonical_name(cfg.model_name)}_{cfg.backbone}_{cfg.data_name}_{stamp}".lower()
-
-
-def build_model(cfg: Config, nclass: int) -> torch.nn.Module:
-    init = cfg.backbone_init
-    pretrained = (init.pretrained_path or True) if init.manner == "cls" else False
-    common = dict(backbone=cfg.backbone, aux=cfg.aux, dilate=cfg.dilate,
-                  norm_layer=cfg.norm_layer, crop_size=cfg.crop_size, base_size=cfg.base_size,
-                  output_stride=cfg.output_stride, **cfg.model_kwargs)
-    model = create_model(cfg.model_name, nclass, pretrained_base=pretrained, **common)
-    if init.manner == "seg":   # copy the trunk of a segmentation model trained on other classes
-        prior = create_model(cfg.model_name, init.prior_classes, pretrained_base=False, **common)
-        load_model_weights(prior, init.backbone_ckpt)
-        model.backbone.load_state_dict(prior.backbone.state_dict())
-    return model
 
 
 def _param_groups(model, cfg):

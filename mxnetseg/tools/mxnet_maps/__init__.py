@@ -1,9 +1,9 @@
 """Parameter-name maps from the original MXNet models (``Block.save_parameters`` names) to ours.
 
-``MXNET_NAME_MAPS[canonical model name]`` is ``fn(mxnet_name, model) -> our state-dict key``
-(or None when the name has no counterpart). One module of this package per model family holds
-its functions, registered with ``@register_mxnet_map("ModelName")``; every module here is
-imported with the package.
+A model's map is ``fn(mxnet_name, model) -> our state-dict key`` (or None when the name has no
+counterpart), kept with the model's own registry entry (``MODELS``, under the model's name):
+``@register_mxnet_map("ModelName")`` in one module of this package per model family; every
+module here is imported with the package. ``MXNET_NAME_MAPS`` is a read-only view by name.
 
 Common pieces: MXNet BatchNorm ``gamma/beta/running_mean/running_var`` (``moving_*`` in some
 exports) become ``weight/bias/running_mean/running_var``, PReLU ``alpha`` becomes ``weight``;
@@ -14,14 +14,44 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from collections.abc import Mapping
 from typing import Callable, Iterable, Optional
 
 import torch.nn as nn
 
-__all__ = ["MXNET_NAME_MAPS", "register_mxnet_map", "map_names", "bn_suffix", "rename",
-           "CONV_MODULE", "cbr_rules", "resnet_base_name", "fcn_head_name", "fcn_heads_key"]
+from ...models import MODELS
 
-MXNET_NAME_MAPS: dict[str, Callable[[str, nn.Module], Optional[str]]] = {}
+__all__ = ["MXNET_NAME_MAPS", "GLUONCV_NAME_MAPS", "register_mxnet_map", "register_gluoncv_map",
+           "map_names", "bn_suffix", "rename", "CONV_MODULE", "cbr_rules", "resnet_base_name",
+           "fcn_head_name", "fcn_heads_key"]
+
+_KEY = "mxnet_map"
+_GLUONCV_KEY = "gluoncv_map"
+NameMap = Callable[[str, nn.Module], Optional[str]]
+
+
+class _Maps(Mapping):
+    """canonical model name -> its name map under ``key``, read from the model registry."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def __getitem__(self, name) -> NameMap:
+        fn = MODELS.attached(name, self.key) if name in MODELS else None
+        if fn is None:
+            raise KeyError(name)
+        return fn
+
+    def __iter__(self):
+        return iter(MODELS.with_attached(self.key))
+
+    def __len__(self):
+        return len(MODELS.with_attached(self.key))
+
+
+MXNET_NAME_MAPS: Mapping[str, NameMap] = _Maps(_KEY)
+# GluonCV zoo names of models that also have an original-MXNetSeg map (tried first)
+GLUONCV_NAME_MAPS: Mapping[str, NameMap] = _Maps(_GLUONCV_KEY)
 
 _BN = {"gamma": "weight", "beta": "bias", "running_mean": "running_mean",
        "running_var": "running_var", "moving_mean": "running_mean", "moving_var": "running_var"}
@@ -31,7 +61,15 @@ _PARAM = {"weight": "weight", "bias": "bias", "alpha": "weight", **_BN}
 def register_mxnet_map(*names: str):
     def deco(fn):
         for n in names:
-            MXNET_NAME_MAPS[n] = fn
+            MODELS.attach(n, _KEY, fn)
+        return fn
+    return deco
+
+
+def register_gluoncv_map(*names: str):
+    def deco(fn):
+        for n in names:
+            MODELS.attach(n, _GLUONCV_KEY, fn)
         return fn
     return deco
 
@@ -117,14 +155,15 @@ def fcn_heads_key(name: str, model: nn.Module, paths) -> tuple[bool, Optional[st
 
 def map_names(model: nn.Module, names) -> tuple[dict[str, str], list[str]]:
     """(mxnet name -> our key, unmapped mxnet names) for ``model``'s registered map."""
-    key = type(model).__name__
-    if key not in MXNET_NAME_MAPS:
+    key = MODELS.name_of(type(model)) or type(model).__name__
+    fns = [maps[key] for maps in (GLUONCV_NAME_MAPS, MXNET_NAME_MAPS) if key in maps]
+    if not fns:
+        known = sorted(set(MXNET_NAME_MAPS) | set(GLUONCV_NAME_MAPS))
         raise KeyError(f"no MXNet name map for model {key!r}; models with one: "
-                       f"{', '.join(sorted(MXNET_NAME_MAPS)) or 'none'}")
-    fn = MXNET_NAME_MAPS[key]
+                       f"{', '.join(known) or 'none'}")
     mapped, unmapped = {}, []
     for n in names:
-        ours = fn(n, model)
+        ours = next((o for o in (fn(n, model) for fn in fns) if o is not None), None)
         (unmapped.append(n) if ours is None else mapped.__setitem__(n, ours))
     return mapped, unmapped
 
