@@ -11,7 +11,7 @@ from mxnetseg import Predictor, create_model
 from mxnetseg.models import gluoncv_zoo
 from mxnetseg.models import model_store
 from mxnetseg.predict import main as predict_main
-from mxnetseg.tools.checkpoint import save_checkpoint
+from mxnetseg.tools.checkpoint import CheckpointError, save_checkpoint
 from mxnetseg.tools.evaluator import eval_scales
 from mxnetseg.tools.mxnet_params import write_params
 
@@ -124,7 +124,7 @@ def test_mxnet_params_with_our_model_name(tmp_path):
     spec = json.loads((FIX / "fcn_r18.json").read_text())
     arrays = {n: seeded_array(n, tuple(s)) for n, s, _ in spec["params"]}
     path = write_params(tmp_path / "fcn.params", arrays)
-    with pytest.raises(ValueError, match="carries no model"):
+    with pytest.raises(CheckpointError, match="carries no model"):
         Predictor(path, device="cpu")
     p = Predictor(path, model="FCNResNet", backbone="resnet18", nclass=5, aux=True,
                   dilate=True, dataset="toy", crop_size=64, base_size=64, device="cpu")
