@@ -284,3 +284,28 @@ def test_commands_are_wired(ckpt, tmp_path):
     proc = run_cli("-m", "mxnetseg", "download", "--list", cwd=tmp_path,
                    env={"MXNETSEG_HOME": str(tmp_path)})
     assert proc.returncode == 0 and "psp_resnet101_citys\n" in proc.stdout
+
+
+@pytest.mark.slow
+def test_zoo_params_on_a_folder_and_a_video(tmp_path, capsys):
+    """A GluonCV zoo .params (fcn_resnet50_voc's names, seeded weights, as the zoo parity test
+    writes it) with --model ZOO_NAME alone: photos and a short video end to end."""
+    import json
+    fix = FIX.parent / "gluoncv" / "gcv_fcn.json"
+    data = json.loads(fix.read_text())
+    arrays = {n: seeded_array(n, tuple(s)) for n, s, _ in data["params"]}
+    params = write_params(tmp_path / "fcn_resnet50_voc.params", arrays)
+    src = tmp_path / "photos"
+    _save(src / "street.jpg", _photo(48, 64, 1))
+    _save(src / "more" / "tall.png", _photo(70, 40, 2))
+    _write_video(src / "clip.avi", [_photo(40, 56, s) for s in range(3)], 10.0, "MJPG")
+    rc = _run("--checkpoint", params, "--model", data["spec"]["name"], "--input", src,
+              "--out", tmp_path / "out", "--crop", "64", "--base", "64", "--raw")
+    assert rc == 0, capsys.readouterr().err
+    out = tmp_path / "out"
+    mask = np.asarray(Image.open(out / "mask" / "more" / "tall.png"))
+    assert mask.shape == (70, 40) and mask.max() < 21
+    assert Image.open(out / "mask" / "street.png").getpalette()[:6] == [0, 0, 0, 128, 0, 0]  # VOC
+    assert (out / "overlay" / "street.jpg").is_file() and (out / "raw" / "street.png").is_file()
+    assert _video_info(out / "overlay" / "clip.avi")[:2] == (3, 10.0)
+    assert "predicted 2 image(s) + 3 frames of 1 video(s)" in capsys.readouterr().out
