@@ -1,7 +1,7 @@
-"""``python -m mxnetseg {train,eval,data,convert} ...``"""
+"""``python -m mxnetseg {train,eval,predict,download,data,convert} ...``"""
 import sys
 
-COMMANDS = ("train", "eval", "data", "convert")
+COMMANDS = ("train", "eval", "predict", "download", "data", "convert")
 
 
 def main(argv=None) -> int:
@@ -10,7 +10,7 @@ def main(argv=None) -> int:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"error: unknown command {argv[0]!r}; use one of: {', '.join(COMMANDS)}",
                   file=sys.stderr)
-        print("usage: python -m mxnetseg {train,eval,data,convert} [options]  "
+        print(f"usage: python -m mxnetseg {{{','.join(COMMANDS)}}} [options]  "
               "(each command has --help)")
         return 2 if argv and argv[0] not in ("-h", "--help") else 0
     if argv[0] == "train":
@@ -19,6 +19,10 @@ def main(argv=None) -> int:
         from .eval import main as run
     elif argv[0] == "convert":
         from .convert import main as run
+    elif argv[0] == "predict":
+        from .predict import main as run
+    elif argv[0] == "download":
+        from .download import main as run
     else:  # "data check ..."
         from .data.check import main as run
     return run(argv[1:])

@@ -21,10 +21,11 @@ def _user_errors():
     from .config import ConfigError
     from .data import DataError
     from .models import ModelConfigError
+    from .models.model_store import ModelStoreError
     from .registry import UnknownNameError
     from .tools.checkpoint import CheckpointError
     return (UserError, ConfigError, DataError, ModelConfigError, UnknownNameError,
-            CheckpointError, FileNotFoundError)
+            CheckpointError, ModelStoreError, FileNotFoundError)
 
 
 def _message(err: BaseException) -> str:

@@ -174,6 +174,23 @@ def test_batched_windows_equal_one_at_a_time():
     torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
 
 
+@pytest.mark.parametrize('fusion', ['exp', 'softmax'])
+def test_image_batch_equals_each_image_alone(fusion):
+    """Several images of one size at once: each gets the scores (and log offset) it gets alone,
+    even when their logits differ in scale (the offset is per image)."""
+    model = ContextModel().eval()
+    images = torch.cat([_image(45, 70, seed=s) * g for s, g in ((1, 1.0), (2, 9.0), (3, 0.2))])
+    kw = dict(crop_size=32, base_size=64, scales=(0.75, 1.25), flip=True, fusion=fusion)
+    batched = SegInferencer(model, 4, window_batch=4, **kw)
+    scores = batched(images)
+    assert scores.shape == (3, 4, 45, 70)
+    for i in range(3):
+        alone = SegInferencer(model, 4, window_batch=4, **kw)
+        torch.testing.assert_close(scores[i:i + 1], alone(images[i:i + 1]), rtol=1e-6, atol=0)
+        if fusion == 'exp':
+            torch.testing.assert_close(batched.log_offset[i:i + 1], alone.log_offset)
+
+
 def test_flip_of_equivariant_model_doubles_logits():
     model = PixelModel()
     image = _image(40, 56, seed=4)

@@ -22,7 +22,8 @@ __all__ = ["register_model", "create_model", "list_models", "get_model_builder",
            "MODELS", "is_zoo_name", "zoo_spec"]
 
 # not model files
-_SUPPORT_MODULES = {"layers", "backbones", "base", "build", "gluoncv_zoo", "wideresnet"}
+_SUPPORT_MODULES = {"layers", "backbones", "base", "build", "gluoncv_zoo", "model_store",
+                    "wideresnet"}
 
 
 class UnknownModelError(UnknownNameError):
@@ -78,7 +79,8 @@ def canonical_name(name: str) -> str:
     return MODELS.canonical(name)
 
 
-def create_model(name, nclass: int | None = None, *, checkpoint=None, **kwargs) -> nn.Module:
+def create_model(name, nclass: int | None = None, *, checkpoint=None, pretrained: bool = False,
+                 **kwargs) -> nn.Module:
     """Build a registered model, or a GluonCV zoo model by its zoo name or ``ZooSpec``.
 
     A zoo name fixes the architecture: backbone, aux heads and output stride come from its
@@ -90,7 +92,14 @@ def create_model(name, nclass: int | None = None, *, checkpoint=None, **kwargs) 
     accept them, as the original's trainer passes the same set to every model. Anything else
     is a model-specific option and must be accepted by the builder.
     ``checkpoint``: a PyTorch checkpoint file to load (strictly) after building.
+    ``pretrained=True``: load GluonCV's published weights of the zoo name ``name`` from the
+    cache (:mod:`.model_store`), downloading them first if they are not there.
     """
+    if pretrained:
+        if checkpoint is not None:
+            raise ValueError("pass either checkpoint= or pretrained=True, not both")
+        from .model_store import get_model_file
+        checkpoint = get_model_file(name.name if isinstance(name, ZooSpec) else name)
     if isinstance(name, ZooSpec) or is_zoo_name(name):
         spec = zoo_spec(name)
         kwargs = {k: v for k, v in kwargs.items()

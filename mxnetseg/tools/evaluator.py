@@ -21,7 +21,7 @@ from mxnetseg.config import ConfigError
 from mxnetseg.models.layers import resize
 from mxnetseg.tools.metrics import SegmentationMetric
 
-__all__ = ['eval_scales', 'SegInferencer', 'Evaluator']
+__all__ = ['eval_scales', 'autocast_dtype', 'SegInferencer', 'Evaluator']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,8 +39,19 @@ def eval_scales(data_name: str, ms: bool) -> tuple[tuple[float, ...], bool]:
     return (0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True
 
 
+def autocast_dtype(amp: str | None, device) -> torch.dtype | None:
+    """The autocast dtype for ``--amp`` None / 'bf16' / 'fp16' on ``device``."""
+    dtypes = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+    if amp not in dtypes:
+        raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
+    if amp == 'fp16' and torch.device(device).type != 'cuda':
+        raise ConfigError("amp 'fp16' needs a GPU; use 'bf16' on the CPU")
+    return dtypes[amp]
+
+
 class SegInferencer:
-    """Scores for one normalised image (1,3,H,W) -> (1,K,H,W); argmax over dim 1 = prediction.
+    """Scores for normalised images of one size (N,3,H,W) -> (N,K,H,W); argmax over dim 1 =
+    prediction. Each image's scores are computed as if it were alone (own log offset).
 
     fusion='exp' is the original's: per window exp(logits [+ flipped-back logits of the flipped
     input]), averaged over overlapping windows, resized, summed over scales. To stay finite for
@@ -118,30 +129,35 @@ class SegInferencer:
         return out.double()
 
     def _scale_scores(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores of one resized image, cropped to its size, and their log offset M_s."""
-        height, width = img.shape[-2:]
+        """Scores of resized images (N,3,h,w), cropped to their size, and each image's log
+        offset M_s (N,1,1,1)."""
+        n, _, height, width = img.shape
         padded = self._pad(img)
         ph, pw = padded.shape[-2:]
         boxes = self.windows(ph, pw)
-        acc = torch.zeros((1, self.nclass, ph, pw), dtype=torch.float64, device=img.device)
+        acc = torch.zeros((n, self.nclass, ph, pw), dtype=torch.float64, device=img.device)
         count = torch.zeros((1, 1, ph, pw), dtype=torch.float64, device=img.device)
-        offset = torch.zeros((), dtype=torch.float64, device=img.device)
-        for start in range(0, len(boxes), self.window_batch):
-            chunk = boxes[start:start + self.window_batch]
+        offset = torch.zeros((n, 1, 1, 1), dtype=torch.float64, device=img.device)
+        # about window_batch crops per forward, whatever the number of images
+        per_step = max(1, self.window_batch // n)
+        for start in range(0, len(boxes), per_step):
+            chunk = boxes[start:start + per_step]
             batch = torch.cat([self._pad(padded[:, :, h0:h1, w0:w1]) for h0, h1, w0, w1 in chunk])
             out = self._forward(batch)
+            out = out.view(len(chunk), n, *out.shape[1:])     # window-major, as concatenated
             if self.fusion == 'exp':
                 # Running maximum, as in an online logsumexp: rescaling what is already summed
                 # keeps the result exact without holding every window's logits at once.
+                top = out.amax(dim=(0, 2, 3, 4)).view(n, 1, 1, 1)
                 if start == 0:
-                    offset = out.amax()
+                    offset = top
                 else:
-                    new = torch.maximum(offset, out.amax())
+                    new = torch.maximum(offset, top)
                     acc.mul_(torch.exp(offset - new))
                     offset = new
                 out = torch.exp(out - offset)
             for (h0, h1, w0, w1), score in zip(chunk, out):
-                acc[0, :, h0:h1, w0:w1] += score[:, :h1 - h0, :w1 - w0]
+                acc[:, :, h0:h1, w0:w1] += score[:, :, :h1 - h0, :w1 - w0]
                 count[0, :, h0:h1, w0:w1] += 1
         return acc.div_(count)[:, :, :height, :width], offset
 
@@ -149,8 +165,8 @@ class SegInferencer:
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         if image.dim() == 3:
             image = image.unsqueeze(0)
-        if image.dim() != 4 or image.shape[0] != 1:
-            raise ValueError(f'expected one image (1,3,H,W), got {tuple(image.shape)}')
+        if image.dim() != 4 or image.shape[0] < 1:
+            raise ValueError(f'expected images (N,3,H,W), got {tuple(image.shape)}')
         h, w = image.shape[-2:]
         total, offset = None, None
         for scale in self.scales:
@@ -183,12 +199,7 @@ class Evaluator:
         if on_cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
         # fp32 unless asked: reported numbers should not depend on the autocast dtype
-        dtypes = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-        if amp not in dtypes:
-            raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
-        if amp == 'fp16' and not on_cuda:
-            raise ConfigError("amp 'fp16' needs a GPU; use 'bf16' on the CPU")
-        amp_dtype = dtypes[amp]
+        amp_dtype = autocast_dtype(amp, self.device)
         self.dataset, self.nclass, self.num_workers = dataset, int(nclass), int(num_workers)
         self.inferencer = SegInferencer(self.model, nclass, crop_size, base_size, scales, flip,
                                         fusion=fusion, window_batch=window_batch,
