@@ -219,6 +219,12 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
     def palette(self):
         return self.PALETTE
 
+    @property
+    def notes(self):
+        """Things a user must know about this split that its name does not say (e.g. CamVid's
+        val being the test set); shown by repr and ``data check``, worth logging at start."""
+        return ()
+
     def set_epoch(self, epoch):
         """Select the augmentation stream; call once per epoch (like DistributedSampler)."""
         self.epoch = int(epoch)
@@ -283,7 +289,7 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
     def __repr__(self):
         return (f'{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, '
                 f'mode={self.mode!r}, len={len(self)}, crop_size={self.crop_size}, '
-                f'base_size={self.base_size})')
+                f'base_size={self.base_size})' + ''.join(f'  # {n}' for n in self.notes))
 
     # -- helpers ------------------------------------------------------------------------
     @classmethod
