@@ -18,9 +18,9 @@ from . import transforms as T  # noqa: E402
 from .imagefile import PNG_SIGNATURE, is_complete  # noqa: E402
 
 __all__ = [
-    'IGNORE_INDEX', 'DataError', 'MissingFileError', 'UnknownDatasetError', 'SegmentationDataset', 'read_image',
-    'read_label', 'resolve_data_root', 'register_dataset', 'get_dataset_class', 'list_datasets',
-    'get_dataset',
+    'IGNORE_INDEX', 'DataError', 'MissingFileError', 'UnknownDatasetError',
+    'SegmentationDataset', 'read_image', 'read_label', 'resolve_data_root', 'register_dataset',
+    'get_dataset_class', 'list_datasets', 'get_dataset',
 ]
 
 MODES = ('train', 'val', 'testval', 'test')
@@ -57,7 +57,7 @@ def _read_bytes(path):
         data = np.fromfile(str(path), dtype=np.uint8)
     except FileNotFoundError:
         raise MissingFileError(f'{path}: file not found (listed by the dataset but missing '
-                                f'on disk); re-download or regenerate the dataset') from None
+                               f'on disk); re-download or regenerate the dataset') from None
     if data.size == 0:
         raise DataError(f'{path}: file is empty; re-download or regenerate it')
     return data

@@ -52,8 +52,8 @@ def checked_pairs(pairs, what='', labels_optional=False):
 def _as_int16(raw):
     # A plain cast would wrap: a 16-bit 65535 became -1 (ignore) without a word.
     raw = np.asarray(raw)
-    if raw.dtype.itemsize > 1 or raw.dtype.kind == 'f':
-        lo, hi = raw.min(initial=0), raw.max(initial=0)
+    if raw.size and (raw.dtype.itemsize > 1 or raw.dtype.kind == 'f'):
+        lo, hi = raw.min(), raw.max()
         if lo < np.iinfo(np.int16).min or hi > np.iinfo(np.int16).max:
             raise DataError(f'label values range {lo}..{hi}, beyond any class id; expected '
                             f'a label map of class ids')
