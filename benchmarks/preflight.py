@@ -3,12 +3,13 @@
 Cityscapes-size tree: 2975 train + 500 val pairs of 2048x1024 PNG images and labels, laid out
 as Cityscapes (leftImg8bit/, gtFine/), against decoding every pair as `data check` does.
 
-    python benchmarks/preflight.py [--tree /tmp/city_bench] [--pairs 3475] [--decode 100]
+    python benchmarks/preflight.py [--tree /tmp/city_bench] [--pairs 3475] [--decode 60]
 
 The tree is made once (one image and one label written, then copied, so it costs disk
 space, not encoding time) and reused on later runs. "warm" runs have the files in the page
 cache (a second run); "cold" runs first drop every file of the tree from the cache
-(posix_fadvise DONTNEED, this tree only), so each file costs real reads from the disk. Not a test: prints a table and the command that made it.
+(posix_fadvise DONTNEED, this tree only), so each file costs real reads from the disk (the
+11 GB tree can be removed afterwards). Not a test: prints a table and its command.
 """
 import argparse
 import os
@@ -94,7 +95,8 @@ def main(argv=None):
     for img, lbl in pairs:
         read_image(img), read_label(lbl)
     per_pair = (time.perf_counter() - t0) / len(pairs)
-    rows.append((f'full decode, cold, 1 thread (measured on {len(pairs)}, scaled to {n})', per_pair * n))
+    rows.append((f'full decode, cold, 1 thread (measured on {len(pairs)}, scaled to {n})',
+                 per_pair * n))
     print(f'{"what":<62}{"seconds":>9}{"ms/pair":>9}')
     for what, sec in rows:
         print(f'{what:<62}{sec:>9.2f}{1000 * sec / n:>9.3f}')

@@ -62,6 +62,8 @@ def test_preflight_raises_one_data_error_listing_at_most_max_listed(tmp_path):
     msg = str(info.value)
     assert '5 problem(s)' in msg and '... and 3 more' in msg and 'preflight: false' in msg
     assert msg.count('but label') == 2 and str(ds.pairs[0][1]) in msg
+    assert (f'`python -m mxnetseg data check --data list --root {tmp_path} --split train '
+            f'--num-class 3 --ignore-label 255`') in msg
 
 
 def test_headers_only_pixels_are_not_decoded(tmp_path):

@@ -95,6 +95,23 @@ def preflight_problems(dataset, workers=None):
         return [msg for problems in found for msg in problems]
 
 
+def _check_command(dataset):
+    from .base import _CANONICAL  # the registered name of this class, if it has one
+    name = next((n for n, c in _CANONICAL.items() if c is type(dataset)), None)
+    if name is None:
+        return '`python -m mxnetseg data check`'
+    cmd = f'python -m mxnetseg data check --data {name}'
+    if getattr(dataset, 'root', None) is not None:
+        cmd += f' --root {dataset.root}'
+    if getattr(dataset, 'split', None):
+        cmd += f' --split {dataset.split}'
+    if name == 'list':  # its class set comes from the caller
+        cmd += f' --num-class {dataset.num_class}'
+        if dataset.ignore_label is not None:
+            cmd += f' --ignore-label {dataset.ignore_label}'
+    return f'`{cmd}`'
+
+
 def preflight(dataset, workers=None, max_listed=20):
     """Check every listed pair's headers; raise one DataError listing up to ``max_listed``
     problems (and how many there are) or return ``(pairs checked, seconds)``."""
@@ -105,10 +122,11 @@ def preflight(dataset, workers=None, max_listed=20):
         name = type(dataset).__name__
         split = getattr(dataset, 'split', '?')
         shown = '\n  '.join(problems[:max_listed])
-        more = f'\n  ... and {len(problems) - max_listed} more' if len(problems) > max_listed else ''
+        extra = len(problems) - max_listed
+        more = f'\n  ... and {extra} more' if extra > 0 else ''
         raise DataError(
             f'pre-flight check: {len(problems)} problem(s) in {name} split {split!r} '
             f'({len(dataset.pairs)} pairs, headers read in {seconds:.1f} s):\n  {shown}{more}\n'
-            f'Fix or remove these files (python -m mxnetseg data check --data ... reads every '
-            f'pixel and lists all problems), or set preflight: false to skip this check.')
+            f'Fix or remove these files ({_check_command(dataset)} reads every pixel and lists '
+            f'all problems), or set preflight: false to skip this check.')
     return len(dataset.pairs), seconds
