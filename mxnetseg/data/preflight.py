@@ -8,6 +8,7 @@ Label VALUES need the pixels, so a value outside the class ids is still found wh
 sample is read (a DataError naming the file) or up front by ``python -m mxnetseg data check``.
 """
 import os
+import shlex
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -102,7 +103,7 @@ def _check_command(dataset):
         return '`python -m mxnetseg data check`'
     cmd = f'python -m mxnetseg data check --data {name}'
     if getattr(dataset, 'root', None) is not None:
-        cmd += f' --root {dataset.root}'
+        cmd += f' --root {shlex.quote(str(dataset.root))}'
     if getattr(dataset, 'split', None):
         cmd += f' --split {dataset.split}'
     if name == 'list':  # its class set comes from the caller
