@@ -23,36 +23,65 @@ class PrepError(RuntimeError):
     """A preparation step cannot go on; the message says which file and what to do."""
 
 
-def refuse_existing(paths, force):
+def refuse_existing(paths, force, hint=''):
     """Stop before touching anything when an output already exists, unless ``force``.
 
     Half-overwritten trees are the worst outcome of a re-run, so the check covers every
-    output the script would write, up front.
+    output the script would write, up front. A folder counts when it holds anything; the
+    message names the files themselves. ``hint`` adds another way out (``or choose another
+    --out``).
     """
-    existing = [p for p in map(Path, paths) if p.exists() and
-                (not p.is_dir() or any(p.iterdir()))]
-    if existing and not force:
-        listed = ', '.join(str(p) for p in existing[:3])
-        more = f' (and {len(existing) - 3} more)' if len(existing) > 3 else ''
-        raise PrepError(f'output already exists: {listed}{more}; pass --force to overwrite '
-                        f'it, or choose another --out')
+    if force:
+        return
+    found = []  # (file, how many more in its folder)
+    for p in map(Path, paths):
+        if p.is_dir():
+            inside = sorted(p.iterdir())
+            if inside:
+                found.append((inside[0], len(inside) - 1))
+        elif p.exists():
+            found.append((p, 0))
+    if found:
+        listed = ', '.join(f'{f}' + (f' (and {n} more in {f.parent})' if n else '')
+                           for f, n in found[:3])
+        more = f' and {len(found) - 3} more output(s)' if len(found) > 3 else ''
+        raise PrepError(f'output already exists: {listed}{more}; not overwritten. Pass --force '
+                        f'to overwrite{", " + hint if hint else ""}')
 
 
-def _atomic(path, write):
-    # Write next to the target then rename, so an interrupted run never leaves a truncated
-    # file that a later run (or the loader) would take for a finished one.
+def _atomic(path, write, overwrite):
+    # Write next to the target, then publish it under its name in one step, so an
+    # interrupted run never leaves a truncated file that a later run (or the loader) would
+    # take for a finished one. Without ``overwrite`` the publish is create-exclusive (a hard
+    # link fails on an existing name): a file that appeared since refuse_existing ran (a
+    # second run on the same output) is kept, not replaced.
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}{path.suffix}')
     try:
         write(tmp)
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise PrepError(f'{path} appeared while this run was writing it (another run on '
+                            f'the same output?); not overwritten. Pass --force to overwrite') \
+                from None
+        except OSError:  # no hard links here (some network / FAT filesystems): claim the name
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                raise PrepError(f'{path} appeared while this run was writing it; not '
+                                f'overwritten. Pass --force to overwrite') from None
+            os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def write_png(path, array):
+def write_png(path, array, overwrite=False):
     """uint8 single-channel index PNG (or RGB, given HWC RGB)."""
     array = np.ascontiguousarray(array)
     if array.ndim == 3:
@@ -61,23 +90,24 @@ def write_png(path, array):
     def write(tmp):
         if not cv2.imwrite(str(tmp), array):
             raise PrepError(f'{path}: could not write (disk full or folder not writable?)')
-    _atomic(path, write)
+    _atomic(path, write, overwrite)
 
 
-def write_jpg(path, rgb, quality=95):
+def write_jpg(path, rgb, quality=95, overwrite=False):
     def write(tmp):
         bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
         if not cv2.imwrite(str(tmp), bgr, [cv2.IMWRITE_JPEG_QUALITY, quality]):
             raise PrepError(f'{path}: could not write (disk full or folder not writable?)')
-    _atomic(path, write)
+    _atomic(path, write, overwrite)
 
 
-def copy_file(src, dst):
-    _atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
+def copy_file(src, dst, overwrite=False):
+    _atomic(dst, lambda tmp: shutil.copyfile(src, tmp), overwrite)
 
 
-def write_list(path, lines):
-    _atomic(path, lambda tmp: Path(tmp).write_text(''.join(f'{line}\n' for line in lines)))
+def write_list(path, lines, overwrite=False):
+    _atomic(path, lambda tmp: Path(tmp).write_text(''.join(f'{line}\n' for line in lines)),
+            overwrite)
 
 
 def parallel_map(fn, items, desc, workers=None, total=None):

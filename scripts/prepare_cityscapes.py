@@ -58,7 +58,7 @@ def main(argv=None):
         if raw.max() > max_id:
             raise _prep.PrepError(f'{src}: labelId {int(raw.max())} > {max_id}; not a '
                                   f'labelIds file (a colour or instanceIds file?)')
-        _prep.write_png(targets[src], lut[raw])
+        _prep.write_png(targets[src], lut[raw], overwrite=args.force)
 
     _prep.parallel_map(convert, sources, 'Cityscapes trainIds', args.workers)
     print(f'wrote {len(sources)} labelTrainIds files under {Path(args.root) / gt}')

@@ -97,11 +97,12 @@ def main(argv=None):
         if ids.size and (ids.min() < 0 or ids.max() >= n):
             raise _prep.PrepError(f'{src / "splits.mat"}: {name[:-4]} ids outside 1..{n}')
     _prep.refuse_existing([out / 'images', out / 'labels40', *(out / s for s in splits)],
-                          args.force)
+                          args.force, 'or choose another --out')
     flip = (lambda a: a[:, ::-1]) if args.mirror_as_original else (lambda a: a)
 
     def write_label(i):
-        _prep.write_png(out / 'labels40' / f'{i}.png', flip(labels[:, :, i]).astype(np.uint8))
+        _prep.write_png(out / 'labels40' / f'{i}.png', flip(labels[:, :, i]).astype(np.uint8),
+                         overwrite=args.force)
 
     _prep.parallel_map(write_label, range(n), 'NYUv2 labels', args.workers)
 
@@ -110,12 +111,12 @@ def main(argv=None):
         if rgb.shape[:2] != labels.shape[:2]:
             raise _prep.PrepError(f'frame {i} is {rgb.shape[:2]} but labels are '
                                   f'{labels.shape[:2]}')
-        _prep.write_jpg(out / 'images' / f'{i}.jpg', flip(rgb))
+        _prep.write_jpg(out / 'images' / f'{i}.jpg', flip(rgb), overwrite=args.force)
 
     _prep.parallel_map(write_frame, iter_frames(frames_mat), 'NYUv2 images', args.workers,
                        total=n)
     for name, ids in splits.items():  # lists last: their presence marks a finished tree
-        _prep.write_list(out / name, [str(i) for i in ids.tolist()])
+        _prep.write_list(out / name, [str(i) for i in ids.tolist()], overwrite=args.force)
     print(f'wrote {n} images and labels to {out}; train {len(splits["train.txt"])}, '
           f'val {len(splits["val.txt"])}')
 

@@ -105,12 +105,14 @@ def main(argv=None):
             bad = sorted(set(np.unique(mask).tolist()) - set(PCONTEXT_RAW_IDS))
             raise _prep.PrepError(f'category ids {bad[:10]} are not among the 60 of the '
                                   f'59-class benchmark; is this trainval_merged.json?')
-        _prep.write_png(out / f'{Path(img["file_name"]).stem}.png', lut[mask])
+        _prep.write_png(out / f'{Path(img["file_name"]).stem}.png', lut[mask],
+                        overwrite=args.force)
 
     todo = [img for imgs in lists.values() for img in imgs]
     _prep.parallel_map(convert, todo, 'PContext labels', args.workers)
     for name, imgs in lists.items():  # lists last: their presence marks a finished tree
-        _prep.write_list(root / name, [Path(i['file_name']).stem for i in imgs])
+        _prep.write_list(root / name, [Path(i['file_name']).stem for i in imgs],
+                         overwrite=args.force)
     print(f'wrote {len(todo)} labels to {out}; ' +
           ', '.join(f'{n}: {len(i)}' for n, i in lists.items()))
 

@@ -98,17 +98,18 @@ def main(argv=None):
     out = Path(args.out)
     lists, sources = plan(args.voc, args.sbd)
     _prep.refuse_existing([out / 'img_aug', out / 'cls_aug', *(out / n for n in lists)],
-                          args.force)
+                          args.force, 'or choose another --out')
 
     def convert(ident):
         image, label = sources[ident]
-        _prep.copy_file(image, out / 'img_aug' / f'{ident}.jpg')
-        _prep.write_png(out / 'cls_aug' / f'{ident}.png', read_source_label(label))
+        _prep.copy_file(image, out / 'img_aug' / f'{ident}.jpg', overwrite=args.force)
+        _prep.write_png(out / 'cls_aug' / f'{ident}.png', read_source_label(label),
+                        overwrite=args.force)
 
     _prep.parallel_map(convert, sorted(sources), 'VOCAug labels', args.workers)
     # Lists last: their presence marks a finished tree.
     for name, ids in lists.items():
-        _prep.write_list(out / name, [f'{i}.jpg {i}.png' for i in ids])
+        _prep.write_list(out / name, [f'{i}.jpg {i}.png' for i in ids], overwrite=args.force)
     print(f'wrote {len(sources)} images and labels to {out}; ' +
           ', '.join(f'{n}: {len(ids)}' for n, ids in lists.items()))
 

@@ -141,3 +141,48 @@ def test_real_cityscapes_sample_is_clean(capsys):
         pytest.skip('../shared/realdata not available')
     code, out = _run(capsys, '--data', 'cityscapes', '--root', root, '--split', 'val')
     assert code == 0, out
+
+
+def test_cityscapes_without_the_optional_test_split_exits_0(tmp_path, capsys):
+    # Many copies hold only train/val (the test images are a separate download): 'absent',
+    # not a failure. Asked for by name it is still a problem.
+    root = _city(tmp_path / 'Cityscapes')
+    for folder in sorted((root / 'leftImg8bit' / 'test').rglob('*'), reverse=True):
+        folder.unlink() if folder.is_file() else folder.rmdir()
+    (root / 'leftImg8bit' / 'test').rmdir()
+    code, out = _run(capsys, '--data', 'cityscapes', '--root', root)
+    assert code == 0, out
+    assert 'test      absent' in out and 'clean' in out and 'train     testval  2' in out
+    code, out = _run(capsys, '--data', 'cityscapes', '--root', root, '--split', 'val', 'test')
+    assert code == 1 and '[split]' in out and 'test' in out
+
+
+def test_real_cityscapes_sample_without_train_or_test_reports_train(capsys):
+    # The real sample has val only: the missing train split is a problem, test is optional.
+    root = SHARED / 'realdata/mmsegmentation_tests/tests/data/pseudo_cityscapes_dataset'
+    if not root.is_dir():
+        pytest.skip('../shared/realdata not available')
+    code, out = _run(capsys, '--data', 'cityscapes', '--root', root)
+    assert code == 1 and "[split] split 'train'" in out and 'test      absent' in out
+
+
+def _mini_segnet_camvid(dst, per_split=(2, 1, 1)):
+    """The first frames of ../shared/camvid per split, linked, with their own lists."""
+    src = SHARED / 'camvid'
+    if not (src / 'train.txt').is_file():
+        pytest.skip('../shared/camvid not available')
+    for split, n in zip(('train', 'val', 'test'), per_split):
+        lines = (src / f'{split}.txt').read_text().splitlines()[:n]
+        for line in lines:
+            for name in line.split():
+                (dst / name).parent.mkdir(parents=True, exist_ok=True)
+                (dst / name).symlink_to((src / name).resolve())
+        (dst / f'{split}.txt').write_text('\n'.join(lines) + '\n')
+    return dst
+
+
+def test_camvid_check_states_that_val_is_the_test_set(tmp_path, capsys):
+    code, out = _run(capsys, '--data', 'camvid', '--root', _mini_segnet_camvid(tmp_path))
+    assert code == 0, out
+    assert 'train     testval  3' in out and 'val       testval  1' in out
+    assert "note: CamVid: split 'val' reads test.txt, the TEST set" in out

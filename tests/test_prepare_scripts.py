@@ -1,5 +1,6 @@
 """scripts/prepare_*.py on tiny generated inputs: outputs load through the registered
 dataset, existing outputs are refused without --force, and --force rebuilds them."""
+import json
 import sys
 from pathlib import Path
 
@@ -210,7 +211,8 @@ def test_rle_decoding_round_trips_and_matches_pycocotools():
         assert np.array_equal(prepare_pcontext.decode_rle(coded), mask)
 
 
-def test_pcontext_labels_and_lists(tmp_path, capsys):
+def _pcontext(tmp_path):
+    """(root, annotation dict) of a two-image PASCAL in Detail tree, the JSON written."""
     root = tmp_path / 'PContext'
     for ident in ('2008_000001', '2008_000002'):
         _img(root / 'JPEGImages' / f'{ident}.jpg')
@@ -223,8 +225,12 @@ def test_pcontext_labels_and_lists(tmp_path, capsys):
             'annos_segmentation': [  # 2 = aeroplane (-> 1), 458 (-> 59); later paints over
                 {'id': 1, 'image_id': 1, 'category_id': 2, 'segmentation': _rle(left)},
                 {'id': 2, 'image_id': 1, 'category_id': 458, 'segmentation': _rle(top)}]}
-    import json
     (root / 'trainval_merged.json').write_text(json.dumps(data))
+    return root, data
+
+
+def test_pcontext_labels_and_lists(tmp_path, capsys):
+    root, data = _pcontext(tmp_path)
     args = ['--root', str(root)]
     assert _prep.run(prepare_pcontext.main, args) == 0
     assert (root / 'train.txt').read_text() == '2008_000001\n'
@@ -261,3 +267,70 @@ def test_nyuv2_with_the_official_split_file(tmp_path, monkeypatch):
     val = (out / 'val.txt').read_text().split()
     assert (len(train), len(val)) == (795, 654) and not set(train) & set(val)
     assert len(get_dataset('nyuv2', root=out, split='val', mode='testval')) == 654
+
+
+# ---------------------------------------------------------------------------- no overwrite
+def _vocaug_case(tmp_path, monkeypatch):
+    voc, sbd = _voc_sbd(tmp_path)
+    out = tmp_path / 'VOCAug'
+    return prepare_vocaug, ['--voc', str(voc), '--sbd', str(sbd), '--out', str(out)], \
+        out / 'cls_aug' / 'a.png'
+
+
+def _nyuv2_case(tmp_path, monkeypatch):
+    src = _nyu_src(tmp_path)
+    (src / 'nyu_depth_v2_labeled.mat').write_bytes(b'stand-in; frames come from the stub')
+    monkeypatch.setattr(prepare_nyuv2, 'iter_frames', lambda path: iter(_frames()))
+    out = tmp_path / 'NYUv2'
+    return prepare_nyuv2, ['--src', str(src), '--out', str(out)], out / 'train.txt'
+
+
+def _cityscapes_case(tmp_path, monkeypatch):
+    root = tmp_path / 'Cityscapes'
+    src = root / 'gtFine/val/c/c_000000_000019_gtFine_labelIds.png'
+    src.parent.mkdir(parents=True)
+    assert cv2.imwrite(str(src), np.zeros((H, W), np.uint8))
+    return prepare_cityscapes, ['--root', str(root), '--split', 'val'], \
+        src.with_name('c_000000_000019_gtFine_labelTrainIds.png')
+
+
+def _pcontext_case(tmp_path, monkeypatch):
+    root, _ = _pcontext(tmp_path)
+    return prepare_pcontext, ['--root', str(root)], root / 'Labels_59' / '2008_000002.png'
+
+
+@pytest.mark.parametrize('case', [_vocaug_case, _nyuv2_case, _cityscapes_case, _pcontext_case])
+def test_an_existing_output_file_stays_byte_identical(case, tmp_path, monkeypatch, capsys):
+    module, args, target = case(tmp_path, monkeypatch)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mine = b'a file of a previous run, or of the user: not to be touched'
+    target.write_bytes(mine)
+    before = sorted(tmp_path.rglob('*'))
+    capsys.readouterr()
+    assert _prep.run(module.main, args) == 1
+    err = capsys.readouterr().err
+    assert str(target) in err and '--force' in err, err
+    assert target.read_bytes() == mine
+    assert sorted(tmp_path.rglob('*')) == before  # nothing else written either
+    assert _prep.run(module.main, args + ['--force']) == 0
+    assert target.read_bytes() != mine
+
+
+def test_writers_never_replace_a_file_that_appears_mid_run(tmp_path):
+    # refuse_existing runs up front; a second run on the same output can still create a
+    # file afterwards, so each write is create-exclusive unless --force.
+    target = tmp_path / 'out' / 'x.png'
+    target.parent.mkdir()
+    target.write_bytes(b'written by the other run')
+    for write in (lambda **kw: _prep.write_png(target, np.zeros((H, W), np.uint8), **kw),
+                  lambda **kw: _prep.write_list(target, ['a'], **kw),
+                  lambda **kw: _prep.copy_file(__file__, target, **kw)):
+        with pytest.raises(_prep.PrepError, match=f'{target}.*--force'):
+            write()
+        assert target.read_bytes() == b'written by the other run'
+        assert [p.name for p in target.parent.iterdir()] == ['x.png']  # no temporary left
+    _prep.write_png(target, np.full((H, W), 3, np.uint8), overwrite=True)
+    assert (cv2.imread(str(target), -1) == 3).all()
+    fresh = tmp_path / 'out' / 'y.txt'
+    _prep.write_list(fresh, ['a', 'b'])
+    assert fresh.read_text() == 'a\nb\n'

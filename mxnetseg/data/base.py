@@ -11,20 +11,25 @@ from PIL import Image
 
 from ..registry import Registry, UnknownNameError
 from . import transforms as T
+from .imagefile import PNG_SIGNATURE, is_complete
 from .labels import IGNORE_INDEX
 
 __all__ = [
-    'IGNORE_INDEX', 'DataError', 'UnknownDatasetError', 'SegmentationDataset', 'read_image',
-    'read_label', 'resolve_data_root', 'register_dataset', 'get_dataset_class', 'list_datasets',
-    'get_dataset',
+    'IGNORE_INDEX', 'DataError', 'MissingFileError', 'UnknownDatasetError',
+    'SegmentationDataset', 'read_image', 'read_label', 'resolve_data_root', 'register_dataset',
+    'get_dataset_class', 'list_datasets', 'get_dataset',
 ]
 
 MODES = ('train', 'val', 'testval', 'test')
-_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
 class DataError(ValueError):
     """A data file is unreadable, inconsistent or holds values the dataset cannot map."""
+
+
+class MissingFileError(DataError, FileNotFoundError):
+    """A listed file is gone: a DataError (the trainer's bad-sample handling catches it) that
+    is still a FileNotFoundError for callers that test for that."""
 
 
 class UnknownDatasetError(UnknownNameError, ValueError):
@@ -45,8 +50,8 @@ def _read_bytes(path):
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except FileNotFoundError:
-        raise FileNotFoundError(f'{path}: file not found (listed by the dataset but missing '
-                                f'on disk); re-download or regenerate the dataset') from None
+        raise MissingFileError(f'{path}: file not found (listed by the dataset but missing '
+                               f'on disk); re-download or regenerate the dataset') from None
     if data.size == 0:
         raise DataError(f'{path}: file is empty; re-download or regenerate it')
     return data
@@ -58,14 +63,21 @@ def _decode_error(path, what):
 
 
 def read_image(path):
-    """Decode an image file to uint8 HWC RGB (greyscale and 16-bit are converted)."""
+    """Decode an image file to uint8 HWC RGB (greyscale and 16-bit are converted).
+
+    EXIF orientation is ignored, as PIL (the original's reader) does: label PNGs carry none,
+    so turning the photo would move it off its label.
+    """
     data = _read_bytes(path)
     try:
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error:
         bgr = None
     if bgr is None:
         raise _decode_error(path, 'image')
+    if not is_complete(data):  # OpenCV 4 decodes a cut-off JPEG, greying the rest
+        raise DataError(f'{path}: image file is truncated (no end marker); re-download or '
+                        f'regenerate this file')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -77,7 +89,7 @@ def read_label(path):
     """
     data = _read_bytes(path)
     raw = data.tobytes()
-    is_palette_png = raw[:8] == _PNG_SIGNATURE and len(raw) > 25 and raw[25] == 3
+    is_palette_png = raw[:8] == PNG_SIGNATURE and len(raw) > 25 and raw[25] == 3
     try:
         if is_palette_png:
             with Image.open(io.BytesIO(raw)) as im:
@@ -88,6 +100,9 @@ def read_label(path):
         label = None
     if label is None:
         raise _decode_error(path, 'label')
+    if not is_complete(raw):
+        raise DataError(f'{path}: label file is truncated (no end marker); re-download or '
+                        f'regenerate this file')
     if label.ndim != 2:
         raise DataError(f'{path}: label has shape {label.shape}; expected a single-channel '
                         f'(greyscale or palette) PNG of class ids, convert colour-coded labels first')
@@ -198,6 +213,12 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
     def palette(self):
         return self.PALETTE
 
+    @property
+    def notes(self):
+        """Things a user must know about this split that its name does not say (e.g. CamVid's
+        val being the test set); shown by repr and ``data check``, worth logging at start."""
+        return ()
+
     def set_epoch(self, epoch):
         """Select the augmentation stream; call once per epoch (like DistributedSampler)."""
         self.epoch = int(epoch)
@@ -210,6 +231,14 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
         if index < 0:
             index += len(self.pairs)
         img_path, label_path = self.pairs[index]
+        try:
+            return self._load_sample(index, img_path, label_path)
+        except cv2.error as err:  # e.g. a degenerate image size; DataError is what callers catch
+            files = img_path if label_path is None else f'{img_path} / {label_path}'
+            raise DataError(f'{files}: OpenCV failed on this sample ({str(err).strip()}); '
+                            f'check the files with python -m mxnetseg data check') from None
+
+    def _load_sample(self, index, img_path, label_path):
         image = self.load_image(img_path)
         if self.mode == 'test':
             return torch.from_numpy(T.normalize(image, self.MEAN, self.STD)), self._relative(img_path)
@@ -254,7 +283,7 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
     def __repr__(self):
         return (f'{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, '
                 f'mode={self.mode!r}, len={len(self)}, crop_size={self.crop_size}, '
-                f'base_size={self.base_size})')
+                f'base_size={self.base_size})' + ''.join(f'  # {n}' for n in self.notes))
 
     # -- helpers ------------------------------------------------------------------------
     @classmethod

@@ -49,15 +49,26 @@ def checked_pairs(pairs, what='', labels_optional=False):
     return out
 
 
+def _as_int16(raw):
+    # A plain cast would wrap: a 16-bit 65535 became -1 (ignore) without a word.
+    raw = np.asarray(raw)
+    if raw.size and (raw.dtype.itemsize > 1 or raw.dtype.kind == 'f'):
+        lo, hi = raw.min(), raw.max()
+        if lo < np.iinfo(np.int16).min or hi > np.iinfo(np.int16).max:
+            raise DataError(f'label values range {lo}..{hi}, beyond any class id; expected '
+                            f'a label map of class ids')
+    return raw.astype(np.int16)
+
+
 def shift_down(raw):
     """value - 1, so raw 0 (unlabelled / background / 'other') becomes IGNORE_INDEX."""
-    return np.asarray(raw).astype(np.int16) - 1
+    return _as_int16(raw) - 1
 
 
 def void_to_ignore(raw, void):
     """Class ids kept as they are, the dataset's void value -> IGNORE_INDEX."""
     raw = np.asarray(raw)
-    label = raw.astype(np.int16)
+    label = _as_int16(raw)
     label[raw == void] = IGNORE_INDEX
     return label
 
