@@ -1,4 +1,6 @@
-"""Shared fixtures: no wandb, a toy dataset generated once per session, a CLI runner."""
+"""Shared fixtures: no wandb, a toy dataset generated once per session, a CLI runner, and the
+guards for what a test needs from outside the repository (never a silent skip on CI)."""
+import importlib
 import os
 import subprocess
 import sys
@@ -8,7 +10,31 @@ import pytest
 
 os.environ["WANDB_MODE"] = "disabled"
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+SHARED = REPO.parent / "shared"          # real-data samples, beside the repository
+ON_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _missing(message):
+    """A failure on CI (CI=true must run every test but the GPU ones), a skip elsewhere."""
+    if ON_CI:
+        pytest.fail(f"{message} (CI=true: provide it, tests may not skip on CI)")
+    pytest.skip(message)
+
+
+def need_shared(*paths):
+    """``paths`` (under SHARED) must all exist; returns the first. Missing: see ``_missing``."""
+    gone = [str(p) for p in paths if not Path(p).exists()]
+    if gone:
+        _missing(f"real-data sample(s) not found: {', '.join(gone)} (../shared beside the repo)")
+    return paths[0]
+
+
+def need_module(name):
+    """``import name`` for a test-extra package; missing: see ``_missing``."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        _missing(f"{name} is not installed ({err}); pip install -e '.[test]'")
 
 
 @pytest.fixture(scope="session")
