@@ -54,6 +54,25 @@ def toy_root(tmp_path_factory):
     return root
 
 
+def toy_subset(toy_root, dst_root, **keep):
+    """``dst_root/toy``: the generated toy set cut to the first ``keep[split]`` samples of each
+    split named (list, images, labels and the version marker; other splits left out), so a
+    test copies a few files rather than all 250. Returns ``(dst_root, {split: [pair, ...]})``."""
+    import shutil
+    src, dst = Path(toy_root) / "toy", Path(dst_root) / "toy"
+    dst.mkdir(parents=True)
+    shutil.copy2(src / ".toy_version", dst / ".toy_version")
+    kept = {}
+    for split, n in keep.items():
+        lines = (src / f"{split}.txt").read_text().splitlines()[:n]
+        for rel in (r for line in lines for r in line.split()):
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / rel, dst / rel)
+        (dst / f"{split}.txt").write_text("\n".join(lines) + "\n")
+        kept[split] = [line.split() for line in lines]
+    return Path(dst_root), kept
+
+
 @pytest.fixture
 def cli():
     """``cli(*args, cwd=...)`` runs ``python *args`` in a subprocess (see ``run_cli``)."""

@@ -4,13 +4,12 @@ bad input gives one clear error, exit != 0 (in-process through ``python -m mxnet
 the process boundary itself -- exit codes, stderr without a traceback -- in the slow tests)."""
 import json
 import re
-import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, toy_subset
 
 DEMO = REPO / "configs" / "demo.yaml"
 
@@ -51,10 +50,7 @@ def test_eval_three_modes(demo_run, toy_root, tmp_path):
     assert metrics["mIoU"] >= 0.7 and len(metrics["IoU"]) == 5
     assert "class  0 background ==> IoU" in out.stdout
     # multi-scale + flip (6 scales x 2 flips x sliding windows) on 4 of the val images
-    small = tmp_path / "data"
-    shutil.copytree(toy_root / "toy", small / "toy")
-    lines = (small / "toy" / "val.txt").read_text().splitlines()[:4]
-    (small / "toy" / "val.txt").write_text("\n".join(lines) + "\n")
+    small, _ = toy_subset(toy_root, tmp_path / "data", val=4)
     out = run_cli("-m", "mxnetseg", "eval", "--checkpoint", str(ckpt), "--data-root",
                   str(small), "--mode", "val", "--ms", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -77,11 +73,8 @@ def test_eval_three_modes(demo_run, toy_root, tmp_path):
 @pytest.fixture
 def small_toy(toy_root, tmp_path):
     """A copy of the toy dataset whose train split is one batch (8 images)."""
-    root = tmp_path / "data"
-    shutil.copytree(toy_root / "toy", root / "toy")
-    lines = (root / "toy" / "train.txt").read_text().splitlines()[:8]
-    (root / "toy" / "train.txt").write_text("\n".join(lines) + "\n")
-    return root, [line.split() for line in lines]
+    root, kept = toy_subset(toy_root, tmp_path / "data", train=8)
+    return root, kept["train"]
 
 
 def _main(capsys, *argv):
