@@ -22,8 +22,11 @@ seeded_array = _original.seeded_array
 
 def fixture_tags():
     """Fixtures written by ``scripts/parity/original.py fixture`` (a json with a spec)."""
-    return sorted(f.stem for f in FIX.glob("*.json")
-                  if isinstance(json.loads(f.read_text()), dict))
+    return sorted(f.stem for f in FIX.glob("*.json") if "spec" in _dict(json.loads(f.read_text())))
+
+
+def _dict(data):
+    return data if isinstance(data, dict) else {}
 
 
 def model_from_spec(spec):

@@ -1,14 +1,15 @@
 """End to end through the command line: the demo trains to mIoU >= 0.7 on the CPU, eval.py
-runs in all three modes on its checkpoint, and bad input gives one clear error, exit != 0."""
+runs in all three modes on its checkpoint (both slow: subprocesses that train and evaluate), and
+bad input gives one clear error, exit != 0 (in-process through ``python -m mxnetseg``'s main;
+the process boundary itself -- exit codes, stderr without a traceback -- in the slow tests)."""
 import json
 import re
-import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, toy_subset
 
 DEMO = REPO / "configs" / "demo.yaml"
 
@@ -49,10 +50,7 @@ def test_eval_three_modes(demo_run, toy_root, tmp_path):
     assert metrics["mIoU"] >= 0.7 and len(metrics["IoU"]) == 5
     assert "class  0 background ==> IoU" in out.stdout
     # multi-scale + flip (6 scales x 2 flips x sliding windows) on 4 of the val images
-    small = tmp_path / "data"
-    shutil.copytree(toy_root / "toy", small / "toy")
-    lines = (small / "toy" / "val.txt").read_text().splitlines()[:4]
-    (small / "toy" / "val.txt").write_text("\n".join(lines) + "\n")
+    small, _ = toy_subset(toy_root, tmp_path / "data", val=4)
     out = run_cli("-m", "mxnetseg", "eval", "--checkpoint", str(ckpt), "--data-root",
                   str(small), "--mode", "val", "--ms", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -75,67 +73,86 @@ def test_eval_three_modes(demo_run, toy_root, tmp_path):
 @pytest.fixture
 def small_toy(toy_root, tmp_path):
     """A copy of the toy dataset whose train split is one batch (8 images)."""
-    root = tmp_path / "data"
-    shutil.copytree(toy_root / "toy", root / "toy")
-    lines = (root / "toy" / "train.txt").read_text().splitlines()[:8]
-    (root / "toy" / "train.txt").write_text("\n".join(lines) + "\n")
-    return root, [line.split() for line in lines]
+    root, kept = toy_subset(toy_root, tmp_path / "data", train=8)
+    return root, kept["train"]
 
 
-def _train(tmp_path, root, *over, workers=2):
-    return run_cli("-m", "mxnetseg", "train", "--config", str(DEMO), f"data_root={root}",
-                   f"ckpt_dir={tmp_path / 'w'}", "epochs=1", "bs_train=8", f"workers={workers}",
-                   "--no-val", *over, cwd=tmp_path)
+def _main(capsys, *argv):
+    """``python -m mxnetseg ARGV`` in this process: (exit code, stderr)."""
+    from mxnetseg.__main__ import main
+    capsys.readouterr()
+    code = main(list(argv))
+    return code, capsys.readouterr().err
 
 
-def _assert_clean_error(proc, *needles):
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, proc.stderr[-3000:]
+def _train(capsys, tmp_path, root, *over, workers=2):
+    return _main(capsys, "train", "--config", str(DEMO), f"data_root={root}",
+                 f"ckpt_dir={tmp_path / 'w'}", "epochs=1", "bs_train=8", f"workers={workers}",
+                 "--no-val", *over)
+
+
+def _assert_clean_error(result, *needles):
+    code, stderr = result
+    assert code != 0
+    assert "Traceback" not in stderr, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, stderr[-3000:]
     for needle in needles:
         assert needle in errors[0], errors[0]
 
 
-def test_corrupt_image(small_toy, tmp_path):
+def test_corrupt_image(small_toy, tmp_path, capsys):
     root, pairs = small_toy
     bad = root / "toy" / pairs[3][0]
-    bad.write_bytes(bad.read_bytes()[:60])           # truncated PNG
-    _assert_clean_error(_train(tmp_path, root), bad.name)
+    bad.write_bytes(bad.read_bytes()[:60])           # truncated PNG, read in a worker process
+    _assert_clean_error(_train(capsys, tmp_path, root), bad.name)
     assert not (tmp_path / "w").exists() or not list((tmp_path / "w").rglob("*.pth"))
 
 
-def test_out_of_range_label(small_toy, tmp_path):
+def test_out_of_range_label(small_toy, tmp_path, capsys):
     root, pairs = small_toy
     bad = root / "toy" / pairs[5][1]
     label = np.asarray(Image.open(bad)).copy()
     label[:4, :4] = 77
     Image.fromarray(label).save(bad)
-    _assert_clean_error(_train(tmp_path, root, workers=0), bad.name, "77")
+    _assert_clean_error(_train(capsys, tmp_path, root, workers=0), bad.name, "77")
 
 
-def test_missing_split_list(small_toy, tmp_path):
+def test_missing_split_list(small_toy, tmp_path, capsys):
     root, _ = small_toy
-    _assert_clean_error(_train(tmp_path, root, "train_split=nosuch"), "nosuch.txt")
+    _assert_clean_error(_train(capsys, tmp_path, root, "train_split=nosuch"), "nosuch.txt")
 
 
-def test_unknown_config_key(small_toy, tmp_path):
+def test_unknown_config_key(small_toy, tmp_path, capsys):
     root, _ = small_toy
-    _assert_clean_error(_train(tmp_path, root, "lrr=0.1"), "'lrr'", "Did you mean 'lr'")
+    _assert_clean_error(_train(capsys, tmp_path, root, "lrr=0.1"), "'lrr'", "Did you mean 'lr'")
 
 
-def test_unknown_model(small_toy, tmp_path):
+def test_unknown_model(small_toy, tmp_path, capsys):
     root, _ = small_toy
-    _assert_clean_error(_train(tmp_path, root, "model_name=FCNResnt"), "FCNResNet")
+    _assert_clean_error(_train(capsys, tmp_path, root, "model_name=FCNResnt"), "FCNResNet")
 
 
-def test_eval_missing_checkpoint(tmp_path):
-    proc = run_cli("-m", "mxnetseg", "eval", "--checkpoint", str(tmp_path / "none.pth"),
-                   cwd=tmp_path)
-    _assert_clean_error(proc, "none.pth")
+def test_eval_missing_checkpoint(tmp_path, capsys):
+    _assert_clean_error(_main(capsys, "eval", "--checkpoint", str(tmp_path / "none.pth")),
+                        "none.pth")
 
 
-def test_python_m_help(tmp_path):
+def test_unknown_command(capsys):
+    assert _main(capsys, "--help")[0] == 0
+    code, stderr = _main(capsys, "trian")
+    assert code == 2 and "unknown command 'trian'" in stderr
+
+
+@pytest.mark.slow
+def test_python_m_exit_codes_and_clean_stderr(small_toy, tmp_path):
+    """The real process boundary: ``python -m mxnetseg`` exits 0 / 2 and a user error reaches
+    stderr as one line without a traceback."""
     assert run_cli("-m", "mxnetseg", "--help", cwd=tmp_path).returncode == 0
     proc = run_cli("-m", "mxnetseg", "trian", cwd=tmp_path)
     assert proc.returncode == 2 and "unknown command" in proc.stderr
+    root, _ = small_toy
+    proc = run_cli("-m", "mxnetseg", "train", "--config", str(DEMO), f"data_root={root}",
+                   f"ckpt_dir={tmp_path / 'w'}", "lrr=0.1", cwd=tmp_path)
+    assert proc.returncode == 2
+    _assert_clean_error((proc.returncode, proc.stderr), "'lrr'", "Did you mean 'lr'")

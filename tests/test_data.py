@@ -14,18 +14,15 @@ from mxnetseg.data import (IGNORE_INDEX, DataError, SegmentationDataset, get_dat
 from mxnetseg.data.cityscapes import (LABEL_ID_TO_TRAIN_ID, TRAIN_ID_TO_LABEL_ID, Cityscapes,
                                       train_id_to_label_id)
 from mxnetseg.tools.visualize import colorize, voc_palette
+from conftest import SHARED, need_module, need_shared
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared'
 REALDATA = SHARED / 'realdata'
 CITY_SAMPLE = REALDATA / 'mmsegmentation_tests/tests/data/pseudo_cityscapes_dataset'
 CITY_LABELS_JSON = REALDATA / 'cityscapesscripts_official/cityscapes_labels.json'
 VOC_LABEL = REALDATA / 'fcn_berkeleyvision_voc_demo_and_classlists/demo/label.png'
 
 
-def _need(path):
-    if not path.exists():
-        pytest.skip(f'real sample {path} not available')
-    return path
+_need = need_shared
 
 
 def _official_table():
@@ -268,7 +265,7 @@ def test_colorize_round_trip(tmp_path):
 
 def test_cityscapes_tables_equal_cityscapesscripts():
     """labelId -> trainId, trainId -> labelId and the palette equal the official package's."""
-    labels = pytest.importorskip('cityscapesscripts.helpers.labels').labels
+    labels = need_module('cityscapesscripts.helpers.labels').labels
     from mxnetseg.data.cityscapes import (LABEL_ID_TO_TRAIN_ID, TRAIN_ID_TO_LABEL_ID,
                                           Cityscapes)
     evaluated = [lab for lab in labels if lab.id >= 0 and not lab.ignoreInEval]

@@ -1,13 +1,10 @@
 """`python -m mxnetseg data check` on a clean and a deliberately broken miniature tree."""
-
-from pathlib import Path
-
 import cv2
 import numpy as np
-import pytest
 
 from mxnetseg.__main__ import main as cli_main
 from mxnetseg.data.check import check_dataset
+from conftest import SHARED, need_module, need_shared
 
 H, W = 8, 12
 CITY_IDS = np.array([0, 7, 8, 26], np.uint8)  # unlabeled, road, sidewalk, car
@@ -105,7 +102,7 @@ def test_check_dataset_api_returns_the_histogram(tmp_path):
 
 
 def test_truncated_mat_label_is_reported_not_a_crash(tmp_path, capsys):
-    savemat = pytest.importorskip('scipy.io').savemat
+    savemat = need_module('scipy.io').savemat
     root = tmp_path / 'SBD'
     (root / 'cls').mkdir(parents=True)
     (root / 'trainval.txt').write_text('a\nb\n')
@@ -121,13 +118,10 @@ def test_truncated_mat_label_is_reported_not_a_crash(tmp_path, capsys):
     assert '3 ->    3' in out  # b.mat still counted
 
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared'
 
 
 def test_real_camvid_through_list_dataset_is_clean(capsys):
-    root = SHARED / 'camvid'
-    if not root.is_dir():
-        pytest.skip('../shared/camvid not available')
+    root = need_shared(SHARED / 'camvid')
     code, out = _run(capsys, '--data', 'list', '--root', root, '--num-class', 11,
                      '--ignore-label', 11)
     assert code == 0, out
@@ -136,9 +130,7 @@ def test_real_camvid_through_list_dataset_is_clean(capsys):
 
 
 def test_real_cityscapes_sample_is_clean(capsys):
-    root = SHARED / 'realdata/mmsegmentation_tests/tests/data/pseudo_cityscapes_dataset'
-    if not root.is_dir():
-        pytest.skip('../shared/realdata not available')
+    root = need_shared(SHARED / 'realdata/mmsegmentation_tests/tests/data/pseudo_cityscapes_dataset')
     code, out = _run(capsys, '--data', 'cityscapes', '--root', root, '--split', 'val')
     assert code == 0, out
 

@@ -15,8 +15,8 @@ from PIL import Image
 from mxnetseg.data import DataError, get_dataset, get_dataset_class, list_datasets
 from mxnetseg.data.mhp import MHPV1, mhp_resized_size
 from mxnetseg.data.splitlist import SplitListDataset
+from conftest import SHARED, need_module, need_shared
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared'
 REALDATA = SHARED / 'realdata'
 CAMVID = SHARED / 'camvid'
 H, W = 6, 8  # miniature images: small enough for speed, big enough for 4 label values
@@ -24,10 +24,7 @@ HAS_SCIPY = importlib.util.find_spec('scipy') is not None
 HAS_COCO = importlib.util.find_spec('pycocotools') is not None
 
 
-def _need(path):
-    if not path.exists():
-        pytest.skip(f'real sample {path} not available')
-    return path
+_need = need_shared
 
 
 _ENCODED = {}
@@ -399,7 +396,7 @@ def test_mat_datasets_without_scipy_say_pip_install(name, lists, ext, tmp_path, 
 
 
 def test_mat_label_reading(tmp_path):
-    pytest.importorskip('scipy')
+    need_module('scipy.io')
     _id_tree(tmp_path, {'val.txt': ['a']}, 'img', 'cls', [0, 5, 20], lbl_ext='.mat')
     ds = get_dataset('SBD', root=tmp_path, split='val')
     assert np.array_equal(ds.load_label(ds.pairs[0][1]), _label_array([0, 5, 20]))

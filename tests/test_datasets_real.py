@@ -1,5 +1,6 @@
 """Dataset loaders on real third-party samples (../shared/realdata, ../shared/camvid): exact
-label values after each dataset's mapping. Skipped cleanly when ../shared is absent."""
+label values after each dataset's mapping. Without ../shared they skip locally and fail on CI
+(conftest.need_shared); a listed sample that is missing is a failure, never dropped."""
 from pathlib import Path
 
 import cv2
@@ -46,11 +47,11 @@ def _real_voc_tree(root):
     _link(root / 'SegmentationClass/demo.png', demo / 'label.png')
     ids = ['demo']
     for i in (1, 23, 114):  # PNG images under a .jpg name: decoding goes by content
-        if (samples / 'samples' / f'{i}_image.png').exists():
-            _link(root / f'JPEGImages/s{i}.jpg', samples / 'samples' / f'{i}_image.png')
-            _link(root / f'SegmentationClass/s{i}.png',
-                  samples / 'derived_indexed' / f'{i}_target.png')
-            ids.append(f's{i}')
+        image, label = (samples / 'samples' / f'{i}_image.png',
+                        samples / 'derived_indexed' / f'{i}_target.png')
+        _link(root / f'JPEGImages/s{i}.jpg', _need(image, label))
+        _link(root / f'SegmentationClass/s{i}.png', label)
+        ids.append(f's{i}')
     _lists(root, {'ImageSets/Segmentation/trainval.txt': ids,
                   'ImageSets/Segmentation/train.txt': ids[1:],
                   'ImageSets/Segmentation/val.txt': ids})

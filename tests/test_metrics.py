@@ -1,13 +1,12 @@
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from mxnetseg.tools.metrics import EPS, SegmentationMetric
+from conftest import SHARED, need_shared
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared'
 REALDATA = SHARED / 'realdata'
 
 
@@ -155,8 +154,7 @@ def test_cityscapes_real_frame_against_official_recipe(pred_dir):
                / 'frankfurt/frankfurt_000000_000294_gtFine_labelIds.png')
     pred_path = REALDATA / 'cityscapesscripts_official/worked_example_real' / pred_dir / \
         'frankfurt_000000_000294_pred_labelIds.png'
-    if not (gt_path.exists() and pred_path.exists()):
-        pytest.skip('shared realdata not available')
+    need_shared(gt_path, pred_path)
     labels_json = REALDATA / 'cityscapesscripts_official/cityscapes_labels.json'
     table = json.loads(labels_json.read_text())['labels']
     lut = np.full(256, -1, dtype=np.int64)
@@ -186,9 +184,9 @@ def _ade_official(preds, labels, nclass=150):
 @pytest.mark.parametrize('pred_dir', ['sampleData/predictions', 'derived_predictions_roll5'])
 def test_ade20k_sample_data(pred_dir):
     root = REALDATA / 'ade20k_sceneparsing_sampledata'
+    need_shared(root / 'sampleData/annotations', root / pred_dir)
     ann = sorted((root / 'sampleData/annotations').glob('*.png'))
-    if not ann or not (root / pred_dir).is_dir():
-        pytest.skip('shared realdata not available')
+    assert len(ann) == 3, ann          # ADE_val_00000001..3
     labels = [_load(f).astype(np.int64) for f in ann]
     preds = [_load(root / pred_dir / f.name).astype(np.int64) for f in ann]
     m = SegmentationMetric(150)
@@ -207,8 +205,7 @@ def test_ade20k_sample_data(pred_dir):
 def test_voc_deeplabv3plus_samples_fcn_score():
     root = REALDATA / 'voc2012_deeplabv3plus_samples/derived_indexed'
     ids = ['1', '23', '114']
-    if not all((root / f'{i}_target.png').exists() for i in ids):
-        pytest.skip('shared realdata not available')
+    need_shared(*(root / f'{i}_target.png' for i in ids))
     m = SegmentationMetric(21)
     hist = np.zeros((21, 21), dtype=np.int64)
     for i in ids:
@@ -241,8 +238,6 @@ def test_accelerator_path_on_cpu_matches_and_defers_errors():
 
 def test_all_reduce_single_process(tmp_path):
     dist = torch.distributed
-    if not dist.is_available():
-        pytest.skip('torch.distributed not built')
     m = SegmentationMetric(3)
     m.all_reduce()                       # not initialised: no-op
     m.update(torch.tensor([[0, 1, 2]]), torch.tensor([[0, 1, 1]]))

@@ -1,5 +1,8 @@
-"""Every registered model: builds, trains a step at odd sizes, returns the original's outputs at
-the input size, is deterministic in eval, and has exactly the original's parameter count."""
+"""Every registered model: exactly the original's parameter counts (meta device, cheap), and a
+training step at odd sizes giving the original's outputs at the input size plus an eval-mode
+forward that is deterministic (no dropout). The training step of the models that cost ~1 s or
+more on 2 cores (ResNet-50/101 at output stride 8 and the like) is marked slow: their heads
+still run on every ``pytest`` in test_parity.py (small trunks, eval)."""
 import inspect
 import json
 from pathlib import Path
@@ -16,7 +19,8 @@ RUN_SIZES = ((69, 93), (49, 37))   # odd, not multiples of any stride; batch 2 (
 
 # name -> (number of outputs with aux=True, output stride the model forces (None = honours
 # dilate)[, backbone to run the train/eval part with when the default is too big for CI]).
-# Output order (SEED-MAP §4.1): main first, then the original's aux order.
+# Output order (the original's forward; SEED-MAP §4.1): main first, then the original's aux
+# order. The number of outputs is also measured by original.py counts (rows with aux on).
 EXPECTED = {
     "FCNResNet": (2, None),          # main, aux(c3)
     "PSPNet": (2, 8),                # main, aux(c3)
@@ -55,26 +59,10 @@ EXPECTED = {
 # "all" = + BN running mean/var (MXNet counts them as parameters).
 ORIGINAL_COUNTS = json.loads(
     (Path(__file__).parent / "fixtures" / "original_counts.json").read_text())
-# SEED-MAP §4.1 (nclass 19, no aux), in millions: (model, backbone) -> (trainable, all)
-SEED_MAP_M = {
-    ("FCNResNet", "resnet18"): (12.362, 12.372), ("FCNResNet", "resnet50"): (28.356, 28.410),
-    ("FCNResNet", "resnet101"): (47.348, 47.454), ("PSPNet", "resnet101"): (56.265, 56.375),
-    ("DeepLabv3", "resnet101"): (58.754, 58.864),
-    ("DeepLabv3PlusR", "resnet101"): (59.566, 59.676),
-    ("DeepLabv3PlusX", "xception65"): (54.754, 54.943),
-    ("DenseASPP", "resnet101"): (69.248, 69.366),
-    ("DANet", "resnet101"): (66.559, 66.669), ("ACFNet", "resnet101"): (77.114, 77.228),
-    ("AttentionToScale", "resnet101"): (66.224, 66.331), ("BiSeNetR", "resnet18"): (13.194, 13.208),
-    ("BiSeNetX", "xception39"): (1.840, 1.852), ("SwiftResNet", "resnet18"): (14.185, 14.200),
-    ("SwiftResNetPr", "resnet18"): (12.165, 12.177), ("AlignSeg", "resnet101"): (53.199, 53.314),
-    ("AttaNet", "resnet18"): (12.492, 12.503), ("FaPN", "resnet101"): (52.504, 52.616),
-    ("GFFNet", "resnet101"): (65.777, 65.896), ("LadderDenseNet", "densenet121"): (7.909, 7.994),
-    ("SeENet", "resnet101"): (48.207, 48.321), ("SemanticFPN", "resnet101"): (47.006, 47.117),
-    ("EPRNet", None): (0.896, 0.904), ("CANetv1", "resnet101"): (52.695, 52.836),
-    ("CANetv2", "resnet101"): (57.774, 57.905),
-}
 # Head-only trainable parameters (everything outside ``backbone``), nclass 19, no aux, R101
-# unless noted: SEED-MAP §4.1.
+# unless noted, in millions: SEED-MAP §4.1, the survey's split of the original's parameters
+# into base network and head (original.py counts measures whole models only; the totals above
+# are exact, so this checks where our backbone ends).
 HEAD_ONLY_M = {
     ("FCNResNet", "resnet101"): 4.724, ("PSPNet", "resnet101"): 13.641,
     ("DeepLabv3", "resnet101"): 16.130, ("DeepLabv3PlusR", "resnet101"): 16.942,
@@ -88,7 +76,7 @@ HEAD_ONLY_M = {
     ("AttaNet", "resnet18"): 1.315, ("LadderDenseNet", "densenet121"): 0.955,
     ("EPRNet", None): 0.150,
 }
-# The README's "#Params" column (all convention, no aux): SEED-MAP §10.
+# The original README's "#Params" column (its Cityscapes table; "all" convention, no aux).
 README_PARAMS = {("FCNResNet", "resnet101"): 47.5, ("PSPNet", "resnet101"): 56.4,
                  ("DeepLabv3", "resnet101"): 58.9, ("DenseASPP", "resnet101"): 69.4,
                  ("DANet", "resnet101"): 66.7, ("BiSeNetR", "resnet18"): 13.2}
@@ -120,9 +108,6 @@ def _check_counts(name):
             assert row["outputs"] == EXPECTED[name][0], key
         if row["aux"] or row["nclass"] != 19 or row["kwargs"].get("light"):
             continue
-        if (name, row["backbone"]) in SEED_MAP_M and row["kwargs"].get("decoder", "pup") == "pup":
-            assert (round(got[0] / 1e6, 3), round(got[1] / 1e6, 3)) == \
-                SEED_MAP_M[name, row["backbone"]], key
         if (name, row["backbone"]) in README_PARAMS:
             assert round(got[1] / 1e6, 1) == README_PARAMS[name, row["backbone"]]
         if (name, row["backbone"]) in HEAD_ONLY_M:
@@ -131,13 +116,22 @@ def _check_counts(name):
             assert round(head / 1e6, 3) == HEAD_ONLY_M[name, row["backbone"]], key
 
 
-# Wider ResNet-38 (137M parameters, a full-resolution first stage) has no smaller variant
-SLOW_MODELS = {"DeepLabv3PlusW"}
+# the training step of these costs ~1-2.5 s each on a quiet 2-core machine: slow
+HEAVY = {"DANet", "AttentionToScale", "DeepLabv3PlusX", "LadderDenseNet", "DeepLabv3PlusR",
+         "DenseASPP", "FaPN", "GFFNet", "DeepLabv3", "PSPNet", "CANetv1", "CANetv2", "SeENet",
+         # GluonCV-only: Wider ResNet-38 (137M parameters, a full-resolution first stage), ICNet
+         "DeepLabv3PlusW", "ICNet"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_MODELS
-                                  else n for n in list_models()])
-def test_model(name):
+@pytest.mark.parametrize("name", list_models())
+def test_counts_equal_original(name):
+    assert name in EXPECTED, f"add {name} to EXPECTED (outputs with aux, forced output stride)"
+    _check_counts(name)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
+                                  for n in list_models()])
+def test_train_step_and_eval(name):
     assert name in EXPECTED, f"add {name} to EXPECTED (outputs with aux, forced output stride)"
     n_aux_out, forced_os, *run_backbone = EXPECTED[name]
     default_backbone = inspect.signature(get_model_builder(name)).parameters["backbone"].default
@@ -156,15 +150,13 @@ def test_model(name):
         assert not unused, f"parameters outside the graph: {unused[:5]}"
         model.zero_grad(set_to_none=True)
 
-    # inference: aux off gives only the main output; eval is deterministic
+    # inference: aux off gives only the main output; eval mode is deterministic (dropout off)
     model = create_model(name, NCLASS, backbone=backbone).eval()
     x = torch.randn(1, 3, *RUN_SIZES[1])
     with torch.no_grad():
         first, again = model(x), model(x)
     assert len(first) == 1 and first[0].shape == (1, NCLASS, *RUN_SIZES[1])
     assert torch.equal(first[0], again[0])
-
-    _check_counts(name)
 
 
 @pytest.mark.parametrize("alias,name", [
@@ -209,8 +201,9 @@ def test_hand_written_backbone_weights(name, backbone, tmp_path):
     src = create_model(name, 19, backbone=backbone).backbone
     torch.save(src.state_dict(), tmp_path / "w.pth")
     dst = create_model(name, 19, backbone=backbone, pretrained_base=str(tmp_path / "w.pth"))
+    assert src.state_dict().keys() == dst.backbone.state_dict().keys()
     assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(),
-                                                 dst.backbone.state_dict().values()))
+                                                 dst.backbone.state_dict().values(), strict=True))
     with pytest.raises(FileNotFoundError, match="do not exist"):
         create_model(name, 19, backbone=backbone, pretrained_base=str(tmp_path / "nope.pth"))
 
@@ -225,7 +218,8 @@ def test_single_backbone_models_reject_others():
             create_model("fcn_mobilenet", 19, backbone="resnet18")
 
 
-def test_attention_blocks_match_reference():
+def test_danet_attention_blocks_follow_their_formulas():
+    """PAM and CAM against their attention formulas, computed with the blocks' own convs."""
     torch.manual_seed(0)
     x = torch.randn(2, 16, 5, 7)
     pam, cam = SelfAttentionModule(16), ChannelAttention()

@@ -1,19 +1,34 @@
 """Model registry and FCNResNet: builds, odd sizes, aux outputs, original parameter counts."""
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
 from mxnetseg.models import (UnknownModelError, count_parameters, create_model, list_models)
 
-# The original's counts, measured by running MXNetSeg under MXNet 1.9.1 (SEED-MAP §4.1):
-# (model, backbone, dilate, aux, nclass) -> (trainable, all incl. BN running mean/var).
-# The README's "#Params" column is the "all" convention without aux: FCN R18 12.4M, R101 47.5M.
+# The original's counts, measured by running the original MXNetSeg under MXNet 1.9.1 with
+# scripts/parity/original.py counts (rows of tests/fixtures/original_counts.json, whose
+# MANIFEST.json records the run): (model, backbone, dilate, aux, nclass) -> (trainable, all
+# incl. BN running mean/var). The README's "#Params" column is the "all" convention without
+# aux: FCN R18 12.4M, R101 47.5M.
 ORIGINAL_COUNTS = {
     ("FCNResNet", "resnet18", True, False, 19): (12_361_555, 12_371_667),
     ("FCNResNet", "resnet50", True, False, 19): (28_355_795, 28_409_811),
     ("FCNResNet", "resnet101", True, False, 19): (47_347_923, 47_454_163),
 }
-# +aux head on c3 for R101: 2.365M trainable (SEED-MAP §4.1)
+# +aux head on c3 for R101 (same file: the aux=True row minus the aux=False row, trainable)
 AUX_R101_TRAINABLE = 2_364_691
+COUNTS_FILE = Path(__file__).parent / "fixtures" / "original_counts.json"
+
+
+def test_counts_here_are_the_measured_ones():
+    rows = {(r["model"], r["backbone"], r["dilate"], r["aux"], r["nclass"]): (r["trainable"], r["all"])
+            for r in json.loads(COUNTS_FILE.read_text()) if not r["kwargs"]}
+    for key, counts in ORIGINAL_COUNTS.items():
+        assert rows[key] == counts, key
+    aux = rows["FCNResNet", "resnet101", True, True, 19][0]
+    assert aux - rows["FCNResNet", "resnet101", True, False, 19][0] == AUX_R101_TRAINABLE
 
 
 def test_registry_names_and_aliases():
@@ -92,10 +107,14 @@ def test_group_norm_option():
     assert model(torch.randn(1, 3, 40, 40))[0].shape == (1, 3, 40, 40)
 
 
-def test_eval_is_deterministic():
-    model = create_model("fcn", 4, backbone="resnet18").eval()
-    x = torch.randn(1, 3, 45, 51)
+def test_eval_mode_turns_dropout_off():
+    """FCN's head has dropout: two training-mode calls differ, two eval-mode calls are equal."""
+    torch.manual_seed(0)
+    model = create_model("fcn", 4, backbone="resnet18", drop=0.5)
+    x = torch.randn(2, 3, 45, 51)
     with torch.no_grad():
+        assert not torch.equal(model(x)[0], model(x)[0])
+        model.eval()
         assert torch.equal(model(x)[0], model(x)[0])
 
 

@@ -1,5 +1,6 @@
-"""ACFNet, AttaNet, AlignSeg, FaPN: names, forced strides and their special bricks against
-direct reference formulas (flow warping, modulated deformable conv, ACF, strip attention).
+"""ACFNet, AttaNet, AlignSeg, FaPN: names, forced strides and their special bricks: flow warping
+and the modulated deformable conv against independent written-out references, ACF and strip
+attention against their formulas computed with the modules' own convs.
 Output parity with the original is in test_parity.py (fixtures *_resnet18_aux)."""
 import pytest
 import torch
@@ -90,7 +91,8 @@ def test_modulated_deform_conv_matches_reference():
         torch.testing.assert_close(conv(x), ref)
 
 
-def test_acf_module_matches_reference():
+def test_acf_module_follows_the_acf_formula():
+    """The class-attention arithmetic, computed with the module's own convs."""
     torch.manual_seed(0)
     acf = ACFModule(6, 6, torch.nn.BatchNorm2d).eval()
     x, coarse = torch.randn(2, 6, 3, 4), torch.randn(2, 5, 3, 4)
@@ -102,7 +104,8 @@ def test_acf_module_matches_reference():
     torch.testing.assert_close(acf(x, coarse), ref)
 
 
-def test_strip_attention_matches_reference():
+def test_strip_attention_follows_the_strip_formula():
+    """Strip pooling and attention, computed with the module's own convs."""
     torch.manual_seed(0)
     sam = StripAttentionModule(8, torch.nn.BatchNorm2d).eval()
     x = torch.randn(2, 8, 3, 5)

@@ -41,7 +41,8 @@ def test_canetv1_sizes_follow_the_input():
     assert out[0].shape == (1, 19, 192, 80)
 
 
-def test_context_flow_matches_reference():
+def test_context_flow_is_pool_convs_resize():
+    """Pool the concatenation, the module's own two convs, resize back."""
     torch.manual_seed(0)
     flow = ContextFlow(16, 8, stride=4, norm_layer=nn.BatchNorm2d).eval()
     x, upper = torch.randn(2, 16, 9, 13), torch.randn(2, 8, 9, 13)
@@ -79,7 +80,8 @@ def test_canetv2_output_stride_16_and_gate():
     with torch.no_grad():
         _, _, c3, c4 = model.backbone(x)
         assert c3.shape[-2:] == c4.shape[-2:] == (4, 3)
-        # reference: a softmax over 4 gates, then the gated sum of the 4 branches
+        # the formula on the head's own blocks: a softmax over 4 gates, then the gated sum
+        # of the 4 branches
         comp = head.comp_c4(c4)
         branches = [head.ed1(comp), head.ed2(comp), head.ed3(comp), head.comp_c3(c3)]
         gates = torch.softmax(head.conv2(head.conv1(torch.cat(branches, 1))), dim=1)
@@ -128,8 +130,9 @@ def test_eprnet_trunk_weights(tmp_path):
     src = create_model("eprnet", 19).backbone
     torch.save(src.state_dict(), tmp_path / "w.pth")
     dst = create_model("eprnet", 19, pretrained_base=str(tmp_path / "w.pth")).backbone
+    assert src.state_dict().keys() == dst.state_dict().keys()
     assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(),
-                                                 dst.state_dict().values()))
+                                                 dst.state_dict().values(), strict=True))
 
 
 def test_eprnet_rejects_another_backbone_with_the_config_fix():

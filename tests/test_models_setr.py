@@ -80,7 +80,7 @@ def test_any_input_size_pads_to_the_patch_grid():
     with torch.no_grad():
         out, ref = model(x), model(padded)
     assert all(o.shape == (1, 3, 24, 40) for o in out)
-    for o, r in zip(out, ref):
+    for o, r in zip(out, ref, strict=True):
         torch.testing.assert_close(o, r[..., :24, :40])
 
 

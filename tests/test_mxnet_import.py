@@ -17,6 +17,7 @@ from mxnetseg.models import create_model
 from mxnetseg.tools.checkpoint import CheckpointError, load_checkpoint, load_model_weights
 from mxnetseg.tools.mxnet_maps import MXNET_NAME_MAPS, map_names
 from mxnetseg.tools.mxnet_params import read_params, write_params
+from conftest import toy_subset
 from parity import seeded_array
 
 FIX = Path(__file__).parent / "fixtures" / "mxnet"
@@ -201,8 +202,9 @@ def test_eval_takes_the_mxnet_file_directly(r18_params, toy_root, tmp_path):
     from mxnetseg.__main__ import main
     assert main(["convert", str(r18_params), str(tmp_path / "fcn.pth"), "--model", "fcn",
                  "--backbone", "resnet18", "--nclass", "5", "--aux", "--dilate"]) == 0
+    root, _ = toy_subset(toy_root, tmp_path / "data", val=6)
     common = ["--model", "fcn", "--backbone", "resnet18", "--aux", "--dilate", "--data", "toy",
-              "--data-root", str(toy_root), "--crop", "96", "--base", "128"]
+              "--data-root", str(root), "--crop", "96", "--base", "128"]
     for name in ("fcn_r18.params", "fcn.pth"):
         src = r18_params if name.endswith(".params") else tmp_path / name
         assert main(["eval", "--checkpoint", str(src), *common,

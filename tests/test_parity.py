@@ -13,7 +13,7 @@ TOL = 1e-4
 def test_parity_with_original(tag, tmp_path):
     ours, theirs = run_fixture(tag, tmp_path)
     assert len(ours) == len(theirs), "number of outputs (main + aux) differs"
-    for i, (a, b) in enumerate(zip(ours, theirs)):
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         assert a.shape == b.shape, f"output {i}"
         assert np.abs(b).max() > 1e-2 and b.std() > 1e-3, "degenerate fixture output"
         diff = float(np.abs(a - b).max())

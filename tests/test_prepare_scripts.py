@@ -18,6 +18,7 @@ import prepare_nyuv2  # noqa: E402
 import prepare_pcontext  # noqa: E402
 import prepare_vocaug  # noqa: E402
 
+from conftest import SHARED, need_module, need_shared  # noqa: E402
 from mxnetseg.data import get_dataset  # noqa: E402
 
 H, W = 6, 8
@@ -42,7 +43,7 @@ def test_help(module, capsys):
 
 
 def _voc_sbd(tmp_path):
-    savemat = pytest.importorskip('scipy.io').savemat
+    savemat = need_module('scipy.io').savemat
     voc, sbd = tmp_path / 'VOC2012', tmp_path / 'SBD'
     _lines(voc / 'ImageSets/Segmentation/train.txt', ['a', 'b'])
     _lines(voc / 'ImageSets/Segmentation/val.txt', ['c'])
@@ -98,7 +99,7 @@ def test_vocaug_names_missing_sources(tmp_path, capsys):
 
 
 def _nyu_src(tmp_path, n=3):
-    savemat = pytest.importorskip('scipy.io').savemat
+    savemat = need_module('scipy.io').savemat
     src = tmp_path / 'src'
     src.mkdir()
     labels = np.zeros((H, W, n), np.uint8)
@@ -142,7 +143,7 @@ def test_nyuv2_without_h5py_says_pip_install(tmp_path, monkeypatch, capsys):
 
 
 def test_nyuv2_reads_a_real_hdf5_frame_file(tmp_path):
-    h5py = pytest.importorskip('h5py')
+    h5py = need_module('h5py')
     src = _nyu_src(tmp_path)
     frames = np.stack([f for _, f in _frames()], axis=-1)  # MATLAB (H, W, 3, N)
     with h5py.File(src / 'nyu_depth_v2_labeled.mat', 'w') as f:
@@ -202,7 +203,7 @@ def test_rle_decoding_round_trips_and_matches_pycocotools():
         assert np.array_equal(prepare_pcontext.decode_rle(rle), mask)
         assert np.array_equal(prepare_pcontext.decode_rle(
             {'size': rle['size'], 'counts': prepare_pcontext.rle_counts(rle)}), mask)
-    cocomask = pytest.importorskip('pycocotools.mask')
+    cocomask = need_module('pycocotools.mask')
     for _ in range(20):
         mask = np.asfortranarray((rng.random((40, 300)) < 0.5).astype(np.uint8))
         coded = cocomask.encode(mask)
@@ -246,14 +247,13 @@ def test_pcontext_labels_and_lists(tmp_path, capsys):
     assert 'category ids [3]' in capsys.readouterr().err
 
 
-REAL_SPLITS = Path(__file__).resolve().parents[2] / 'shared/realdata/nyuv2_meta_data/splits.mat'
+REAL_SPLITS = SHARED / 'realdata/nyuv2_meta_data/splits.mat'
 
 
 def test_nyuv2_with_the_official_split_file(tmp_path, monkeypatch):
     """The real splits.mat (1-based trainNdxs/testNdxs) gives the official 795 / 654 lists."""
-    if not REAL_SPLITS.is_file():
-        pytest.skip('../shared/realdata not available')
-    savemat = pytest.importorskip('scipy.io').savemat
+    need_shared(REAL_SPLITS)
+    savemat = need_module('scipy.io').savemat
     n = 1449
     src = tmp_path / 'src'
     src.mkdir()

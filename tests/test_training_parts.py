@@ -86,7 +86,7 @@ def test_batch_sampler_independent_of_world_size_and_resumable():
     r0 = list(TrainBatchSampler(10, 4, world=2, rank=0, seed=3))
     r1 = list(TrainBatchSampler(10, 4, world=2, rank=1, seed=3))
     assert len(one) == 2                     # incomplete last batch dropped
-    for whole, a, b in zip(one, r0, r1):
+    for whole, a, b in zip(one, r0, r1, strict=True):
         assert sorted(a + b) == sorted(whole) and len(a) == len(b) == 2
     s = TrainBatchSampler(10, 4, seed=3)
     s.set_epoch(0, start=1)

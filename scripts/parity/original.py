@@ -1,31 +1,37 @@
 """Run the ORIGINAL MXNetSeg models under MXNet: parameter counts and parity fixtures.
 
-Run under a throwaway MXNet environment (scripts/parity/requirements.txt), never the project's:
+Run under a throwaway MXNet environment (scripts/parity/requirements.txt), never the project's,
+from the repository root. ORIG is a git clone of BebDong/MXNetSeg (its HEAD is exported to a
+temporary folder and its commit recorded) or an exported tree holding ``mxnetseg/`` and a
+``COMMIT`` file:
 
-    git -C /path/to/BebDong+MXNetSeg archive HEAD -- mxnetseg | tar -x -C /tmp/mxorig
-    /tmp/mxvenv/bin/python scripts/parity/original.py counts /tmp/mxorig \
+    /tmp/mxvenv/bin/python scripts/parity/original.py refresh ORIG tests/fixtures/mxnet
+    /tmp/mxvenv/bin/python scripts/parity/original.py counts ORIG \
         tests/fixtures/original_counts.json [MODEL ...]
-    /tmp/mxvenv/bin/python scripts/parity/original.py fixture /tmp/mxorig tests/fixtures/mxnet \
+    /tmp/mxvenv/bin/python scripts/parity/original.py fixture ORIG tests/fixtures/mxnet \
         TAG MODEL BACKBONE NCLASS CROP [aux=1] [dilate=1] [key=value ...]
-    /tmp/mxvenv/bin/python scripts/parity/original.py refresh /tmp/mxorig tests/fixtures/mxnet
-    /tmp/mxvenv/bin/python scripts/parity/original.py names /tmp/mxorig OUT.json \
+    /tmp/mxvenv/bin/python scripts/parity/original.py names ORIG OUT.json \
         MODEL BACKBONE NCLASS CROP [aux=1] [dilate=1] [key=value ...]
-    /tmp/mxvenv/bin/python scripts/parity/original.py reader /tmp/mxorig \
+    /tmp/mxvenv/bin/python scripts/parity/original.py reader ORIG \
         tests/fixtures/mxnet/small.params
 
+Every command records what it wrote in ``MANIFEST.json`` and ``GENERATION.log`` beside the
+files (scripts/parity/provenance.py): the command, the original's commit, the MXNet/GluonCV
+versions and each file's sha256.
+
 ``counts`` builds every row of ``count_rows()`` (model, backbone, nclass, aux, crop, extra
-kwargs) and records trainable parameters (grad_req != 'null'), all parameters (+ BN running statistics) and,
-with aux on, the number of outputs.
+kwargs) and records trainable parameters (grad_req != 'null'), all parameters (+ BN running
+statistics) and, with aux on, the number of outputs.
 
 ``fixture`` builds one model (BACKBONE ``-`` for models that take none), sets every weight from
 ``seeded_array`` (a generator seeded by crc32 of the parameter name; tests/parity.py has the
 same function), runs one fixed input in inference mode and writes ``<tag>.json`` (model spec +
 [[name, shape, sum], ...]), ``<tag>_input.npy`` and ``<tag>_out.npy`` (the outputs stacked).
-SETR's fixtures use a small ViT the original lacks: make them with original_setr_small.py.
-No weights file is stored. ``refresh`` rebuilds every fixture in the folder from its recorded
-spec. ``names`` writes only [[name, shape], ...] (e.g. ``<model>_r101_names.json``: resnet101,
-nclass 19, crop 64, aux=1 dilate=1), for variants too big to run in the tests. ``reader``
-writes ``small.params``, a real ``mx.nd.save`` file of several dtypes for the reader's test.
+No weights file is stored. SETR's fixtures use a small ViT the original lacks (``SMALL``).
+``names`` writes only [[name, shape], ...] for variants too big to run in the tests (``NAMES``
+lists the stored ones). ``reader`` writes ``small.params``, a real ``mx.nd.save`` file of
+several dtypes for the reader's test. ``refresh`` rewrites everything in the folder: every
+fixture from its recorded spec, the ``NAMES`` files and ``small.params``.
 """
 import json
 import sys
@@ -65,6 +71,23 @@ MODELS = {
              ({"decoder": "pup"}, {"decoder": "naive"}, {"decoder": "mla"})),
 }
 CROP = {"SETR": 64}
+# ViT sizes the original lacks, for SETR fixtures: name -> (patch, depth, embed_dim, mlp hidden,
+# heads), as in mxnetseg/models/vit.py. The original SETR asserts backbone == 'vit_large_16', so
+# its builder is swapped for the same get_vit at the small size; the decoders take their input
+# channels from the data, so their structure is unchanged.
+SMALL = {"vit_mini_16": (16, 24, 64, 128, 4)}
+# names-only files (tag -> spec args as on the command line): every name of the big variants
+R101 = ("resnet101", "19", "64", "aux=1", "dilate=1")
+NAMES = {
+    "fcn_r50_names": ("FCNResNet", "resnet50", "5", "64", "aux=1", "dilate=1"),
+    "pspnet_r101_names": ("PSPNet", *R101),
+    "deeplabv3_r101_names": ("DeepLabv3", *R101),
+    "deeplabv3plusr_r101_names": ("DeepLabv3PlusR", *R101),
+    "denseaspp_r101_names": ("DenseASPP", *R101),
+    "danet_r101_names": ("DANet", *R101),
+    "att2scale_r101_names": ("AttentionToScale", *R101),
+}
+READER = "small.params"
 
 
 def count_rows():
@@ -92,6 +115,15 @@ def load_original(root):
 
 
 def build(mx, REG, spec, forward=True):
+    if spec["backbone"] in SMALL:
+        setr = sys.modules["mxnetseg.models.setr"]
+        from mxnetseg.models.backbone.vit import get_vit
+        large, cfg = setr.vit_large_16, SMALL[spec["backbone"]]
+        setr.vit_large_16 = lambda pretrained=False, **kw: get_vit(*cfg, pretrained, **kw)
+        try:
+            return build(mx, REG, dict(spec, backbone="vit_large_16"), forward)
+        finally:
+            setr.vit_large_16 = large
     kw = dict(nclass=spec["nclass"], aux=spec["aux"], crop_size=spec["crop"],
               pretrained_base=False, dilate=spec["dilate"], **spec["kwargs"])
     if spec["backbone"] is not None:
@@ -114,12 +146,13 @@ def counts(root, out_path, models=()):
         rows = []
         for model in MODELS:
             part = Path(f"{out_path}.{model}.part")
-            subprocess.run([sys.executable, __file__, "counts", root, str(part), model],
-                           check=True)
+            run = subprocess.run([sys.executable, __file__, "counts-part", str(root), str(part),
+                                  model], check=True, capture_output=True, text=True)
+            print(run.stdout, end="", flush=True)
             rows += json.loads(part.read_text())
             part.unlink()
         Path(out_path).write_text(json.dumps(rows, indent=0) + "\n")
-        return
+        return [out_path]
     mx, REG = load_original(root)
     rows = []
     for spec in (s for s in count_rows() if s["model"] in models):
@@ -133,6 +166,7 @@ def counts(root, out_path, models=()):
         rows.append(row)
         print(json.dumps(row), flush=True)
     Path(out_path).write_text(json.dumps(rows, indent=0) + "\n")
+    return [out_path]
 
 
 def seeded_array(name, shape):
@@ -170,10 +204,11 @@ def parse_spec(args):
 
 
 def fixture(root, out_dir, specs):
-    """specs: {tag: spec}."""
+    """specs: {tag: spec}. Returns the paths written."""
     mx, REG = load_original(root)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    written = []
     for tag, spec in specs.items():
         net, _ = build(mx, REG, spec)
         rows = []
@@ -185,11 +220,15 @@ def fixture(root, out_dir, specs):
         x = np.random.RandomState(0).standard_normal((1, 3, crop, crop)).astype(np.float32)
         y = net(mx.nd.array(x))                    # not under autograd.record: inference mode
         y = [t.asnumpy() for t in (y if isinstance(y, (tuple, list)) else (y,))]
-        (out / f"{tag}.json").write_text(json.dumps(dict(spec=spec, params=rows), indent=0))
-        np.save(out / f"{tag}_input.npy", x)
-        np.save(out / f"{tag}_out.npy", np.stack(y))
+        paths = out / f"{tag}.json", out / f"{tag}_input.npy", out / f"{tag}_out.npy"
+        paths[0].write_text(json.dumps(dict(spec=spec, params=rows), indent=0))
+        np.save(paths[1], x)
+        np.save(paths[2], np.stack(y))
+        written += paths
         print(tag, len(rows), "params; outputs", [t.shape for t in y],
-              "abs max %.3g std %.3g" % (max(np.abs(t).max() for t in y), np.std(y[0])))
+              "abs max %.3g std %.3g" % (max(np.abs(t).max() for t in y), np.std(y[0])),
+              flush=True)
+    return written
 
 
 def names(root, out_path, spec):
@@ -198,7 +237,8 @@ def names(root, out_path, spec):
     net, _ = build(mx, REG, spec, forward=False)
     rows = [[n, list(p.shape)] for n, p in net._collect_params_with_prefix().items()]
     Path(out_path).write_text(json.dumps(rows, separators=(",", ":")) + "\n")
-    print(out_path, len(rows), "names")
+    print(out_path, len(rows), "names", flush=True)
+    return [out_path]
 
 
 def reader_fixture(root, out_path):
@@ -215,30 +255,47 @@ def reader_fixture(root, out_path):
         small[f"arg:dtype_{dt}"] = mx.nd.array((rs.uniform(0, 100, (2, 3))).astype(dt), dtype=dt)
     small["aux:vector"] = mx.nd.array(np.arange(7, dtype=np.float32))
     mx.nd.save(str(out_path), small)
-    print(out_path, {k: (v.shape, str(v.dtype)) for k, v in mx.nd.load(str(out_path)).items()})
+    print(out_path, {k: (v.shape, str(v.dtype)) for k, v in mx.nd.load(str(out_path)).items()},
+          flush=True)
+    return [out_path]
 
 
-def refresh_specs(out_dir):
-    """Every fixture already in ``out_dir``, by its recorded spec."""
+def refresh(root, out_dir):
+    """Every fixture already in ``out_dir`` by its recorded spec, the NAMES files, READER."""
     specs = {}
     for f in sorted(Path(out_dir).glob("*.json")):
         data = json.loads(f.read_text())
         if isinstance(data, dict) and "spec" in data:
             specs[f.stem] = data["spec"]
-    return specs
+    written = fixture(root, out_dir, specs)
+    for tag, args in NAMES.items():
+        written += names(root, Path(out_dir) / f"{tag}.json", parse_spec(args))
+    return written + reader_fixture(root, Path(out_dir) / READER)
+
+
+COMMANDS = {   # name -> (argument count after the command, or the least with "+", function)
+    "counts": ("2+", lambda a: counts(a[0], a[1], a[2:])),
+    "fixture": ("7+", lambda a: fixture(a[0], a[1], {a[2]: parse_spec(a[3:])})),
+    "names": ("6+", lambda a: names(a[0], a[1], parse_spec(a[2:]))),
+    "reader": ("2", lambda a: reader_fixture(a[0], a[1])),
+    "refresh": ("2", lambda a: refresh(a[0], a[1])),
+}
+
+
+def main(argv):
+    if argv[:1] == ["counts-part"]:            # a child of ``counts``: the parent records
+        return counts(argv[1], argv[2], argv[3:])
+    cmd, args = (argv[0], argv[1:]) if argv else ("", [])
+    need, run = COMMANDS.get(cmd, ("-1", None))
+    if run is None or not (len(args) >= int(need[:-1]) if need.endswith("+")
+                           else len(args) == int(need)):
+        sys.exit(__doc__)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from provenance import Run, resolve_original
+    code, commit = resolve_original(args[0])
+    with Run(commit) as run_:
+        run_.wrote(*run([str(code), *args[1:]]))
 
 
 if __name__ == "__main__":
-    cmd = sys.argv[1] if len(sys.argv) > 1 else ""
-    if cmd == "counts" and len(sys.argv) >= 4:
-        counts(sys.argv[2], sys.argv[3], sys.argv[4:])
-    elif cmd == "fixture" and len(sys.argv) >= 9:
-        fixture(sys.argv[2], sys.argv[3], {sys.argv[4]: parse_spec(sys.argv[5:])})
-    elif cmd == "names" and len(sys.argv) >= 8:
-        names(sys.argv[2], sys.argv[3], parse_spec(sys.argv[4:]))
-    elif cmd == "reader" and len(sys.argv) == 4:
-        reader_fixture(sys.argv[2], sys.argv[3])
-    elif cmd == "refresh" and len(sys.argv) == 4:
-        fixture(sys.argv[2], sys.argv[3], refresh_specs(sys.argv[3]))
-    else:
-        sys.exit(__doc__)
+    main(sys.argv[1:])
