@@ -184,3 +184,10 @@ def test_run_log_is_strict_json_lines_with_messages_and_final_eval(toy_root, tmp
     assert any("msg" in r for r in records) and any("step" in r for r in records)
     final = [r for r in records if "eval" in r]
     assert final and 0.0 <= final[-1]["eval"]["mIoU"] <= 1.0
+
+
+def test_preflight_fails_before_training_and_writes_nothing(toy_with_bad_image, tmp_path):
+    from mxnetseg.data import DataError
+    with pytest.raises(DataError, match="pre-flight"):
+        train(_cfg(toy_with_bad_image, tmp_path / "w", preflight=True, stop_at=2))
+    assert not list((tmp_path / "w").rglob("*.pth"))

@@ -97,8 +97,8 @@ def preflight_problems(dataset, workers=None):
 
 
 def _check_command(dataset):
-    from .base import _CANONICAL  # the registered name of this class, if it has one
-    name = next((n for n, c in _CANONICAL.items() if c is type(dataset)), None)
+    from .base import DATASETS
+    name = DATASETS.name_of(type(dataset))   # the registered name of this class, if any
     if name is None:
         return '`python -m mxnetseg data check`'
     cmd = f'python -m mxnetseg data check --data {name}'

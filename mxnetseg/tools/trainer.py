@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ..config import Config, ConfigError
 from ..data import IGNORE_INDEX, DataError, get_dataset
+from ..data.preflight import preflight
 from ..models import canonical_name, count_parameters
 from ..models.build import build_model
 from .checkpoint import (load_model_weights, non_finite_tensors, rng_state, save_checkpoint,
@@ -141,6 +142,12 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
     train_set = get_dataset(cfg.data_name, split=cfg.train_split, mode="train", **kw)
     val_set = get_dataset(cfg.data_name, split=cfg.val_split, mode="val", **kw) if cfg.val else None
     nclass = train_set.num_class
+    checked = []
+    if cfg.preflight and dinfo.main:   # most bad data fails here, in seconds, not hours in
+        for ds in (train_set, val_set):
+            if ds is not None:
+                n, seconds = preflight(ds)
+                checked.append(f"{ds.split}: {n} pairs in {seconds:.1f} s")
     sampler = TrainBatchSampler(len(train_set), cfg.bs_train, world, dinfo.rank, cfg.seed)
     iters_per_epoch = len(sampler)
     if iters_per_epoch == 0:
@@ -191,6 +198,8 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
         "num_valid": len(val_set) if val_set else 0, "criterion": type(criterion).__name__,
         "start_time": stamp, "params_all": count_parameters(model, "all")})
     saved = {"last": str(last_path) if cfg.resume and last_path.is_file() else None}
+    if checked:
+        logger.info("pre-flight: file headers fine (" + "; ".join(checked) + ")")
 
     def checkpoint(path, collective=True):
         """Save the run's state; ``collective=False`` from a rank that failed alone (the
