@@ -6,16 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-# One torch/OpenMP thread per test process unless OMP_NUM_THREADS says otherwise: the tests
-# run small tensors, and on a busy machine two spinning OpenMP threads per process make the
-# same tests 10-40x slower (measured on 2 shared cores: a model-zoo train step 3.1 s on one
-# thread, 41 s on two). Subprocesses (run_cli) inherit the setting.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Idle OpenMP threads sleep rather than spin (set before torch loads its OpenMP runtime; an
+# explicit OMP_WAIT_POLICY wins): the tests run small tensors, and on a busy machine spinning
+# threads made the same tests 10-40x slower (measured on 2 shared cores: a model-zoo training
+# step 3.1 s on one thread, 41 s on two spinning, 2.8 s on two passive). Subprocesses
+# (run_cli) inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
-torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 os.environ["WANDB_MODE"] = "disabled"
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"          # real-data samples, beside the repository
@@ -82,6 +81,6 @@ def cli():
 def run_cli(*args, cwd, env=None, timeout=600):
     """Run ``python -m mxnetseg ...`` in a subprocess; returns the CompletedProcess."""
     full_env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO),
-                "OMP_NUM_THREADS": os.environ["OMP_NUM_THREADS"], **(env or {})}
+                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"), **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
