@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from pathlib import Path
 
 
 def parse_args(argv=None):
@@ -25,6 +27,7 @@ def parse_args(argv=None):
     p.add_argument("--aux", action="store_true", help="the file has the aux head")
     p.add_argument("--dilate", action="store_true", help="dilated backbone (output stride 8)")
     p.add_argument("--norm-layer", default="BN", help="normalisation layer (default BN)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     return p.parse_args(argv)
 
 
@@ -46,6 +49,10 @@ def convert(params, output, model, backbone, nclass, aux=False, dilate=False, no
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mxnetseg.tools.checkpoint import CheckpointError
+    if Path(args.output).exists() and not args.force:
+        print(f"error: {args.output} already exists; pass --force to overwrite it, or choose "
+              f"another output path", file=sys.stderr)
+        return 1
     try:
         out = convert(args.params, args.output, args.model, args.backbone, args.nclass,
                       args.aux, args.dilate, args.norm_layer)

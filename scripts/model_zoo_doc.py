@@ -108,11 +108,13 @@ def _family(spec):
 
 
 def _checkpoint_path(name):
-    try:    # GluonCV's file name (sha1 prefix) as the model store keeps it
-        from mxnetseg.models.model_store import file_name
+    """GluonCV's file name (sha1 prefix) as the model store keeps it; None when GluonCV
+    published no weights for the name."""
+    from mxnetseg.models.model_store import ModelStoreError, file_name
+    try:
         return f"~/.cache/mxnetseg/{file_name(name)}"
-    except ImportError:
-        return f'"$(python -m mxnetseg download {name})"'
+    except ModelStoreError:
+        return None
 
 
 def gluoncv_table():
@@ -154,8 +156,10 @@ def gluoncv_table():
         par = f"{par[0]:.1e} (`{par[1]}`)" if par else "–"
         pub = " / ".join("–" if v is None else f"{v:.1f}" for v in (spec.pixacc, spec.miou))
         builds = f"{spec.model} {spec.backbone or ''}".strip()
-        cmd = (f"`python -m mxnetseg download {name}`<br>`python -m mxnetseg eval --model {name} "
-               f"--checkpoint {_checkpoint_path(name)} --data {spec.dataset} --mode val --ms`")
+        path = _checkpoint_path(name)
+        cmd = ("GluonCV published no weights for it: train it" if path is None else
+               f"`python -m mxnetseg download {name}`<br>`python -m mxnetseg eval --model {name} "
+               f"--checkpoint {path} --data {spec.dataset} --mode val --ms`")
         lines.append(f"| {name} | {spec.dataset} | {builds} | {mine} | "
                      f"{fmt(theirs['trainable'])} / {fmt(theirs['all'])} | {par} | {pub} | "
                      f"{cmd} |")

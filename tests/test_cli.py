@@ -105,8 +105,11 @@ def test_corrupt_image(small_toy, tmp_path, capsys):
     root, pairs = small_toy
     bad = root / "toy" / pairs[3][0]
     bad.write_bytes(bad.read_bytes()[:60])           # truncated PNG, read in a worker process
-    _assert_clean_error(_train(capsys, tmp_path, root), bad.name)
-    assert not (tmp_path / "w").exists() or not list((tmp_path / "w").rglob("*.pth"))
+    _assert_clean_error(_train(capsys, tmp_path, root, "preflight=false"), bad.name)
+    # the pre-flight pass finds it before training starts, naming the file
+    code, stderr = _train(capsys, tmp_path, root)
+    assert code == 2 and "pre-flight" in stderr and bad.name in stderr
+    assert "Traceback" not in stderr
 
 
 def test_out_of_range_label(small_toy, tmp_path, capsys):

@@ -188,6 +188,17 @@ def test_convert_command_writes_an_evaluable_checkpoint(r18_params, tmp_path):
     assert np.abs(got - want[0]).max() <= 1e-4
 
 
+def test_convert_never_overwrites_without_force(r18_params, tmp_path, capsys):
+    from mxnetseg.__main__ import main
+    out = tmp_path / "fcn.pth"
+    out.write_bytes(b"an earlier conversion")
+    args = ["convert", str(r18_params), str(out), "--model", "fcn", "--backbone", "resnet18",
+            "--nclass", "5", "--aux", "--dilate"]
+    assert main(args) == 1 and out.read_bytes() == b"an earlier conversion"
+    assert "--force" in capsys.readouterr().err
+    assert main(args + ["--force"]) == 0 and load_checkpoint(out)["nclass"] == 5
+
+
 def test_convert_command_refuses_a_misfit(r18_params, tmp_path, capsys):
     from mxnetseg.__main__ import main
     out = tmp_path / "fcn.pth"
