@@ -114,8 +114,9 @@ class CamVid(SplitListDataset):
         if self.split == 'val' and self.val_is_test:
             return (f'CamVid: split \'val\' reads {lists["val"]}, the TEST set, as the original '
                     f'did (the model is tuned on the test set; val mIoU is not held out); '
-                    f'train reads {lists["train"]}. Pass val_is_test=False (SegNet layout) '
-                    f'for a held-out val split.',)
+                    f'train reads {lists["train"]}. For a held-out val split (SegNet '
+                    f'layout): val_is_test=False, in a config data_kwargs: '
+                    f'{{val_is_test: false}}.',)
         return ()
 
     def _map_label(self, raw):
