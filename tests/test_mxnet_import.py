@@ -171,7 +171,7 @@ def test_load_checkpoint_points_to_the_converter(r18_params):
 def test_convert_command_writes_an_evaluable_checkpoint(r18_params, tmp_path):
     from mxnetseg.__main__ import main
     from mxnetseg.config import load_config
-    from mxnetseg.tools.trainer import build_model
+    from mxnetseg.models.build import build_model
     out = tmp_path / "fcn.pth"
     assert main(["convert", str(r18_params), str(out), "--model", "fcn", "--backbone",
                  "resnet18", "--nclass", "5", "--aux", "--dilate"]) == 0

@@ -83,7 +83,8 @@ def test_amp_channels_last_and_aux_path_runs(toy_root, tmp_path):
 def test_param_groups_lr_mult_and_seg_init(toy_root, tmp_path):
     from mxnetseg.models import create_model
     from mxnetseg.tools.checkpoint import save_checkpoint
-    from mxnetseg.tools.trainer import _param_groups, build_model
+    from mxnetseg.models.build import build_model
+    from mxnetseg.tools.trainer import _param_groups
     prior = create_model("fcn", 7, backbone="resnet18")
     save_checkpoint({"model": prior.state_dict()}, tmp_path / "prior.pth")
     cfg = _cfg(toy_root, tmp_path, lr_mult=10, backbone_init={

@@ -1,5 +1,7 @@
 """Dataset base class, file decoding, data-root resolution and the dataset registry."""
 import abc
+import difflib
+import inspect
 import io
 import os
 from pathlib import Path
@@ -14,9 +16,9 @@ from . import transforms as T
 from .labels import IGNORE_INDEX
 
 __all__ = [
-    'IGNORE_INDEX', 'DataError', 'UnknownDatasetError', 'SegmentationDataset', 'read_image',
-    'read_label', 'resolve_data_root', 'register_dataset', 'get_dataset_class', 'list_datasets',
-    'get_dataset',
+    'IGNORE_INDEX', 'DataError', 'DatasetOptionError', 'UnknownDatasetError',
+    'SegmentationDataset', 'read_image', 'read_label', 'resolve_data_root', 'register_dataset',
+    'get_dataset_class', 'list_datasets', 'get_dataset',
 ]
 
 MODES = ('train', 'val', 'testval', 'test')
@@ -25,6 +27,10 @@ _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 class DataError(ValueError):
     """A data file is unreadable, inconsistent or holds values the dataset cannot map."""
+
+
+class DatasetOptionError(DataError, TypeError):
+    """An option the dataset does not take (a TypeError, as a wrong keyword argument is)."""
 
 
 class UnknownDatasetError(UnknownNameError, ValueError):
@@ -289,9 +295,27 @@ def get_dataset_class(name):
     return DATASETS.get(name)
 
 
+def _options(cls):
+    """Keyword options of a dataset class: its constructors' parameters along the MRO (they
+    pass the rest on with ``**kwargs``)."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for klass in cls.__mro__ if '__init__' in vars(klass)
+            and klass.__module__.startswith(__package__)
+            for p in inspect.signature(vars(klass)['__init__']).parameters.values()
+            if p.kind in kinds and p.name != 'self'}
+
+
 def get_dataset(name, root=None, split='train', mode=None, crop_size=480, base_size=520,
                 seed=0, **kwargs):
-    """Build a registered dataset, e.g. ``get_dataset('cityscapes', split='val')``."""
+    """Build a registered dataset, e.g. ``get_dataset('cityscapes', split='val')``. An option
+    the dataset does not take (a ``data_kwargs`` typo) is a one-line error with a hint."""
     cls = get_dataset_class(name)
+    valid = _options(cls)
+    for key in kwargs:
+        if key not in valid:
+            close = difflib.get_close_matches(key, sorted(valid), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise DatasetOptionError(f"dataset {cls.__name__!r} has no option {key!r}.{hint} "
+                                     f"Its options: {', '.join(sorted(valid))}.")
     return cls(root=root, split=split, mode=mode, crop_size=crop_size, base_size=base_size,
                seed=seed, **kwargs)

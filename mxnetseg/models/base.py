@@ -26,6 +26,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 
+from .backbones import ResNetBackbone
 from .layers import dilated_output_stride, fixed_output_stride, get_norm_layer, resize
 
 __all__ = ["SegmentationModel", "Trunk", "ALL_STAGES"]
@@ -43,7 +44,6 @@ class Trunk:
     pretrained: object
 
     def resnet(self) -> nn.Module:
-        from .backbones import ResNetBackbone
         return ResNetBackbone(self.name, self.output_stride, self.norm_layer, self.pretrained)
 
 
@@ -77,7 +77,6 @@ class SegmentationModel(nn.Module):
     def __init__(self, nclass, backbone=None, aux=False, dilate=False, norm_layer="BN",
                  pretrained_base=False, output_stride=None, **options):
         super().__init__()
-        self.aux_head: Optional[nn.Module] = None
         trunk = Trunk(backbone if backbone is not None else self.default_backbone,
                       self.choose_output_stride(dilate, output_stride), norm_layer,
                       pretrained_base)
@@ -96,10 +95,12 @@ class SegmentationModel(nn.Module):
         return self.backbone(x)
 
     def aux_outputs(self, feats) -> list:
-        """Each aux head on its ``aux_stages`` entry of ``feats``; [] without aux."""
-        if self.aux_head is None:
+        """Each aux head on its ``aux_stages`` entry of ``feats``; [] without aux (a model that
+        never has aux heads need not set ``aux_head`` at all)."""
+        aux = getattr(self, "aux_head", None)
+        if aux is None:
             return []
-        aux = self.aux_head if isinstance(self.aux_head, nn.ModuleList) else [self.aux_head]
+        aux = aux if isinstance(aux, nn.ModuleList) else [aux]
         return [head(feats[i]) for head, i in zip(aux, self.aux_stages)]
 
     def heads(self, feats) -> list:
