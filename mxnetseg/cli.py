@@ -29,13 +29,8 @@ def _user_errors():
 
 
 def _message(err: BaseException) -> str:
-    """The error's own message; for errors re-raised from a DataLoader worker, whose message
-    embeds the worker's traceback, only its last line (``DataError: <file>: ...``)."""
-    text = str(err).strip("'\"")
-    if "Original Traceback" in text:
-        last = [line for line in text.splitlines() if line.strip()][-1]
-        text = last.split(": ", 1)[1] if ": " in last else last
-    return text
+    from .tools.runguard import own_message
+    return own_message(err)
 
 
 def split_ctx(values):

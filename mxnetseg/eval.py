@@ -31,7 +31,8 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint: ours (.pth) or the original's MXNet .params")
     p.add_argument("--config", help="YAML config giving model/data keys (optional)")
-    p.add_argument("--model", help="model name (default: from the checkpoint/config)")
+    p.add_argument("--model", help="model name or GluonCV zoo name, e.g. psp_resnet101_citys "
+                   "(default: from the checkpoint/config)")
     p.add_argument("--backbone", help="backbone name")
     p.add_argument("--dilate", action=argparse.BooleanOptionalAction, default=None,
                    help="output stride 8 (--dilate) or 32 (--no-dilate)")
@@ -40,7 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--norm-layer", default=None, help="BN | SyncBN | GN")
     p.add_argument("--ctx", nargs="*", default=None, metavar="GPU",
                    help="GPU id (the first one is used)")
-    p.add_argument("--data", help="dataset name")
+    p.add_argument("--data", help="dataset name (default for a zoo name: its dataset)")
     p.add_argument("--data-root", help="folder holding the dataset folders")
     p.add_argument("--crop", type=int, help="crop (window) size")
     p.add_argument("--base", type=int, help="base size")
@@ -86,8 +87,12 @@ def _config_for(args):
     saved = ckpt.get("config") if isinstance(ckpt, dict) else None
     base = dict(saved or {})
     given = read_config_keys(args.config) if args.config else {}
+    data = args.data
+    if data is None and args.model and not (saved or {}).get("data_name"):
+        from mxnetseg.models import is_zoo_name, zoo_spec   # a GluonCV zoo name knows its data
+        data = zoo_spec(args.model).dataset if is_zoo_name(args.model) else None
     flags = {"model_name": args.model, "backbone": args.backbone, "dilate": args.dilate,
-             "aux": args.aux, "norm_layer": args.norm_layer, "data_name": args.data,
+             "aux": args.aux, "norm_layer": args.norm_layer, "data_name": data,
              "crop_size": args.crop, "base_size": args.base, "data_root": args.data_root}
     flags = {k: v for k, v in flags.items() if v is not None}
     if saved:

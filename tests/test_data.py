@@ -279,3 +279,12 @@ def test_cityscapes_tables_equal_cityscapesscripts():
         assert TRAIN_ID_TO_LABEL_ID[lab.trainId] == lab.id
         assert tuple(Cityscapes.PALETTE[lab.trainId]) == lab.color, lab.name
         assert Cityscapes.CLASSES[lab.trainId] == lab.name
+
+
+def test_unknown_dataset_option_is_a_clear_error():
+    from mxnetseg.data import DataError
+    with pytest.raises(DataError, match=r"'CamVid' has no option 'ful_resolution'.*"
+                                        r"Did you mean 'full_resolution'"):
+        get_dataset('camvid', root='/nonexistent', ful_resolution=True)
+    with pytest.raises(TypeError):   # still the TypeError a wrong keyword argument is
+        get_dataset('toy', strict=False)   # only split-list datasets take strict

@@ -125,3 +125,15 @@ def test_model_zoo_page_has_every_zoo_name_with_both_counts():
         if _registered(name):
             assert counts == [gluoncv, gluoncv], row[0]
         assert f"python -m mxnetseg download {name}" in row[0]
+
+
+def test_eval_cli_takes_a_zoo_name_and_its_dataset(tmp_path):
+    from mxnetseg.eval import _config_for, parse_args
+    from mxnetseg.tools.mxnet_params import write_params
+    path = write_params(tmp_path / "x.params", {"conv1.0.weight": np.zeros((1, 1), np.float32)})
+    cfg, _ = _config_for(parse_args(["--checkpoint", str(path), "--model", "psp_resnet101_citys",
+                                     "--mode", "val", "--ms"]))
+    assert (cfg.model_name, cfg.data_name) == ("psp_resnet101_citys", "cityscapes")
+    cfg, _ = _config_for(parse_args(["--checkpoint", str(path), "--model",
+                                     "psp_resnet101_citys", "--data", "camvid"]))
+    assert cfg.data_name == "camvid"       # an explicit --data wins

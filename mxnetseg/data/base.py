@@ -1,5 +1,7 @@
 """Dataset base class, file decoding, data-root resolution and the dataset registry."""
 import abc
+import difflib
+import inspect
 import io
 import os
 from pathlib import Path
@@ -15,7 +17,8 @@ from .imagefile import PNG_SIGNATURE, is_complete
 from .labels import IGNORE_INDEX
 
 __all__ = [
-    'IGNORE_INDEX', 'DataError', 'MissingFileError', 'UnknownDatasetError',
+    'IGNORE_INDEX', 'DataError', 'DatasetOptionError', 'MissingFileError',
+    'UnknownDatasetError',
     'SegmentationDataset', 'read_image', 'read_label', 'resolve_data_root', 'register_dataset',
     'get_dataset_class', 'list_datasets', 'get_dataset',
 ]
@@ -30,6 +33,10 @@ class DataError(ValueError):
 class MissingFileError(DataError, FileNotFoundError):
     """A listed file is gone: a DataError (the trainer's bad-sample handling catches it) that
     is still a FileNotFoundError for callers that test for that."""
+
+
+class DatasetOptionError(DataError, TypeError):
+    """An option the dataset does not take (a TypeError, as a wrong keyword argument is)."""
 
 
 class UnknownDatasetError(UnknownNameError, ValueError):
@@ -318,9 +325,27 @@ def get_dataset_class(name):
     return DATASETS.get(name)
 
 
+def _options(cls):
+    """Keyword options of a dataset class: its constructors' parameters along the MRO (they
+    pass the rest on with ``**kwargs``)."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for klass in cls.__mro__ if '__init__' in vars(klass)
+            and klass.__module__.startswith(__package__)
+            for p in inspect.signature(vars(klass)['__init__']).parameters.values()
+            if p.kind in kinds and p.name != 'self'}
+
+
 def get_dataset(name, root=None, split='train', mode=None, crop_size=480, base_size=520,
                 seed=0, **kwargs):
-    """Build a registered dataset, e.g. ``get_dataset('cityscapes', split='val')``."""
+    """Build a registered dataset, e.g. ``get_dataset('cityscapes', split='val')``. An option
+    the dataset does not take (a ``data_kwargs`` typo) is a one-line error with a hint."""
     cls = get_dataset_class(name)
+    valid = _options(cls)
+    for key in kwargs:
+        if key not in valid:
+            close = difflib.get_close_matches(key, sorted(valid), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise DatasetOptionError(f"dataset {cls.__name__!r} has no option {key!r}.{hint} "
+                                     f"Its options: {', '.join(sorted(valid))}.")
     return cls(root=root, split=split, mode=mode, crop_size=crop_size, base_size=base_size,
                seed=seed, **kwargs)

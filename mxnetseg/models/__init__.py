@@ -34,6 +34,10 @@ class UnknownOptionError(ModelConfigError, TypeError):
     """An option the model does not take (a TypeError, as a wrong keyword argument is)."""
 
 
+class MissingOptionError(ModelConfigError, TypeError):
+    """A required option left out (a TypeError, as a missing argument is)."""
+
+
 def _load_all():
     # every other module of this package is a model file that registers itself on import
     for info in pkgutil.iter_modules(__path__):
@@ -108,8 +112,8 @@ def create_model(name, nclass: int | None = None, *, checkpoint=None, pretrained
         name, nclass = spec.model, spec.nclass if nclass is None else nclass
     builder = get_model_builder(name)
     if nclass is None:
-        raise TypeError(f"create_model({name!r}) needs nclass (only GluonCV zoo names such as "
-                        f"'psp_resnet101_citys' carry their class count)")
+        raise MissingOptionError(f"create_model({name!r}) needs nclass (only GluonCV zoo names "
+                                 f"such as 'psp_resnet101_citys' carry their class count)")
     params = inspect.signature(builder).parameters
     common = {"backbone", "aux", "dilate", "norm_layer", "pretrained_base", "crop_size",
               "base_size", "output_stride"}

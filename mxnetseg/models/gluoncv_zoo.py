@@ -5,7 +5,8 @@ of GluonCV's checkpoint, its backbone, whether the checkpoint holds aux heads, a
 that make our model GluonCV's architecture layer for layer (its heads differ from the original
 MXNetSeg's in places: FCN/PSP heads 512 wide, DeepLab ASPP rates 12/24/36). ``pixacc``/``miou``
 are GluonCV's published numbers for that checkpoint (its model-zoo page; VOC: test-server mIoU),
-None where it published none. The ``_int8`` entries are left out (quantised graphs, not ``.params``).
+None where it published none. The ``_int8`` entries are left out (quantised graphs, not
+``.params``).
 """
 from __future__ import annotations
 

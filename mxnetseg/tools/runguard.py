@@ -6,7 +6,18 @@ from __future__ import annotations
 import signal
 import threading
 
-__all__ = ["TrainingStopped", "TrainingInterrupted", "TrainingDiverged", "StopSignals"]
+__all__ = ["TrainingStopped", "TrainingInterrupted", "TrainingDiverged", "StopSignals",
+           "own_message"]
+
+
+def own_message(err: BaseException) -> str:
+    """The error's own message; for errors re-raised from a DataLoader worker, whose message
+    embeds the worker's traceback, only its last line (``DataError: <file>: ...``)."""
+    text = str(err).strip("'\"")
+    if "Original Traceback" in text:
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return text
 
 
 class TrainingStopped(Exception):

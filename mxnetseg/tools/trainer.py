@@ -26,7 +26,8 @@ from .distributed import DistInfo, cleanup, init_distributed
 from .logging import RunLogger, claim_run_name
 from .losses import MixSoftmaxCrossEntropy
 from .metrics import SegmentationMetric
-from .runguard import StopSignals, TrainingDiverged, TrainingInterrupted, TrainingStopped
+from .runguard import (StopSignals, TrainingDiverged, TrainingInterrupted, TrainingStopped,
+                       own_message)
 from .samplers import TrainBatchSampler, shard_indices
 from .schedulers import build_scheduler
 
@@ -328,6 +329,7 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
     except DataError as err:
         # a bad file found mid-run: keep the work done so far, then report the file
         checkpoint(last_path, collective=False)
+        err = own_message(err)
         logger.info(f"data error at iteration {step}: {err}; saved {last_path}")
         raise DataError(f"{err}\n(saved a resumable checkpoint at iteration {step}: {last_path}; "
                         f"fix or remove the file, then resume with resume={last_path})") from None
