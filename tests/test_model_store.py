@@ -65,7 +65,8 @@ def test_url_rule_is_gluoncvs(monkeypatch):
         "https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/gluon/models/"
         "psp_resnet101_citys-d0e86031.zip")
     monkeypatch.setenv("MXNET_GLUON_REPO", "http://mirror/x")
-    assert ms.model_url("fastscnn_citys") == "http://mirror/x/gluon/models/fastscnn_citys-95aad0b6.zip"
+    assert ms.model_url("fastscnn_citys") == \
+        "http://mirror/x/gluon/models/fastscnn_citys-95aad0b6.zip"
 
 
 def test_every_sha1_is_40_hex_digits():
