@@ -29,7 +29,8 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint: ours (.pth) or the original's MXNet .params")
     p.add_argument("--config", help="YAML config giving model/data keys (optional)")
-    p.add_argument("--model", help="model name (default: from the checkpoint/config)")
+    p.add_argument("--model", help="model name or GluonCV zoo name, e.g. psp_resnet101_citys "
+                   "(default: from the checkpoint/config)")
     p.add_argument("--backbone", help="backbone name")
     p.add_argument("--dilate", action=argparse.BooleanOptionalAction, default=None,
                    help="output stride 8 (--dilate) or 32 (--no-dilate)")
@@ -37,7 +38,7 @@ def parse_args(argv=None):
                    help="the checkpoint has aux heads")
     p.add_argument("--norm-layer", default=None, help="BN | SyncBN | GN")
     p.add_argument("--ctx", type=int, nargs="*", default=None, help="GPU id (first one is used)")
-    p.add_argument("--data", help="dataset name")
+    p.add_argument("--data", help="dataset name (default for a zoo name: its dataset)")
     p.add_argument("--data-root", help="folder holding the dataset folders")
     p.add_argument("--crop", type=int, help="crop (window) size")
     p.add_argument("--base", type=int, help="base size")
@@ -65,13 +66,17 @@ def _config_for(args):
                               "output_stride", "model_kwargs", "data_name", "crop_size",
                               "base_size", "data_root", "val_split",
                               "data_kwargs")})
+    data = args.data
+    if data is None and args.model:   # a GluonCV zoo name knows its dataset
+        from mxnetseg.models import is_zoo_name, zoo_spec
+        data = zoo_spec(args.model).dataset if is_zoo_name(args.model) else None
     over = {"model_name": args.model, "backbone": args.backbone, "dilate": args.dilate,
-            "aux": args.aux, "norm_layer": args.norm_layer, "data_name": args.data,
+            "aux": args.aux, "norm_layer": args.norm_layer, "data_name": data,
             "crop_size": args.crop, "base_size": args.base, "data_root": args.data_root}
     base.update({k: v for k, v in over.items() if v is not None})
     if args.dilate is not None:
         base["output_stride"] = None
-    if not saved and not args.config and not (args.model and args.data):
+    if not saved and not args.config and not (args.model and data):
         kind = " is an MXNet .params file and" if mxnet else ""
         fail(f"{args.checkpoint}{kind} carries no config: pass --model, --backbone, --data "
              f"(and --dilate/--aux as it was trained) or --config")

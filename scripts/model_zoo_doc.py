@@ -1,10 +1,12 @@
 """Write docs/model_zoo.md from the registry, the original's measured parameter counts
-(tests/fixtures/original_counts.json) and the MXNet parity fixtures (tests/fixtures/mxnet).
+(tests/fixtures/original_counts.json) and the MXNet parity fixtures (tests/fixtures/mxnet);
+its GluonCV table from the zoo (mxnetseg.models.gluoncv_zoo), GluonCV's measured counts
+(tests/fixtures/gluoncv_counts.json) and the GluonCV parity fixtures (tests/fixtures/gluoncv).
 
     python scripts/model_zoo_doc.py            # rewrites docs/model_zoo.md
 
 Our counts are taken on the ``meta`` device (no memory, no time); the parity column re-runs
-every fixture (a minute on 2 cores).
+every fixture (a few minutes on 2 cores).
 """
 from __future__ import annotations
 
@@ -21,10 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from mxnetseg.models import canonical_name, count_parameters, list_models  # noqa: E402
+from mxnetseg.models import (UnknownModelError, canonical_name, count_parameters,  # noqa: E402
+                             create_model, list_models)
+from mxnetseg.models.gluoncv_zoo import ZOO  # noqa: E402
 from mxnetseg.config import load_config  # noqa: E402
 from mxnetseg.data.base import get_dataset_class  # noqa: E402
-from parity import fixture_tags, model_from_spec, run_fixture  # noqa: E402
+from parity import (fixture_tags, gluoncv_fixture_tags, model_from_spec,  # noqa: E402
+                    relative_diff, run_fixture, run_gluoncv_fixture)
 
 COUNTS = json.loads((REPO / "tests" / "fixtures" / "original_counts.json").read_text())
 PAPERS = {
@@ -97,6 +102,66 @@ def fmt(n):
     return f"{n:,}"
 
 
+def _family(spec):
+    """Zoo names sharing one architecture (and so one parity fixture)."""
+    return spec.model, (spec.backbone or "").rstrip("0123456789")
+
+
+def _checkpoint_path(name):
+    try:    # GluonCV's file name (sha1 prefix) as the model store keeps it
+        from mxnetseg.models.model_store import file_name
+        return f"~/.cache/mxnetseg/{file_name(name)}"
+    except ImportError:
+        return f'"$(python -m mxnetseg download {name})"'
+
+
+def gluoncv_table():
+    rows = {r["name"]: r for r in json.loads(
+        (REPO / "tests" / "fixtures" / "gluoncv_counts.json").read_text())["counts"]}
+    parity = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for tag in gluoncv_fixture_tags():
+            spec, a, b = run_gluoncv_fixture(tag, tmp)
+            parity[_family(ZOO[spec["name"]])] = (relative_diff(a, b, spec["step"]),
+                                                  spec["name"])
+    lines = ["", "## GluonCV's model zoo", "",
+             "Every segmentation checkpoint of GluonCV 0.10.5's model zoo (its `_int8` entries "
+             "aside) builds by its zoo name — `create_model(\"psp_resnet101_citys\", "
+             "checkpoint=\"psp_resnet101_citys-….params\")` needs nothing else — and loads "
+             "GluonCV's `.params` file as its model store ships it. *GluonCV* counts were "
+             "measured by building each name with GluonCV under MXNet 1.9.1 "
+             "(`scripts/parity/gluoncv.py counts`, provenance in "
+             "`tests/fixtures/gluoncv_counts.json`); same conventions as above, with the aux "
+             "heads GluonCV's checkpoints hold. *Parity*: max difference of our outputs (main "
+             "and aux) from GluonCV's relative to GluonCV's largest output, same seeded weights "
+             "written as a GluonCV `.params` file, eval mode, 64x64 input; one fixture per "
+             "architecture family (`tests/fixtures/gluoncv`), named in the cell. pixAcc / mIoU "
+             "(%) are GluonCV's published numbers for the checkpoint (its model-zoo page; VOC: "
+             "mIoU of the VOC 2012 test server, no pixAcc; – = not published). Evaluate with "
+             "`--ms` for GluonCV's multi-scale protocol.", "",
+             "| Zoo name | Dataset | Builds | Ours trainable / all | GluonCV trainable / all | "
+             "Parity | GluonCV pixAcc / mIoU | Download, evaluate |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in sorted(ZOO, key=lambda n: (ZOO[n].model, n)):
+        spec, theirs = ZOO[name], rows[name]
+        try:
+            with torch.device("meta"):
+                model = create_model(name)
+            mine = f"{fmt(count_parameters(model, 'trainable'))} / {fmt(count_parameters(model))}"
+        except UnknownModelError:
+            mine = "– (not in this build)"
+        par = parity.get(_family(spec))
+        par = f"{par[0]:.1e} (`{par[1]}`)" if par else "–"
+        pub = " / ".join("–" if v is None else f"{v:.1f}" for v in (spec.pixacc, spec.miou))
+        builds = f"{spec.model} {spec.backbone or ''}".strip()
+        cmd = (f"`python -m mxnetseg download {name}`<br>`python -m mxnetseg eval --model {name} "
+               f"--checkpoint {_checkpoint_path(name)} --data {spec.dataset} --mode val --ms`")
+        lines.append(f"| {name} | {spec.dataset} | {builds} | {mine} | "
+                     f"{fmt(theirs['trainable'])} / {fmt(theirs['all'])} | {par} | {pub} | "
+                     f"{cmd} |")
+    return lines
+
+
 def main():
     diffs = parity()
     lines = ["# Model zoo", "",
@@ -151,6 +216,7 @@ def main():
         lines.append(f"| {data} | {model} | {backbone} | {os_} | {a / 1e6:.1f}M (nclass "
                      f"{nclass}) | {orig['all'] / 1e6:.1f}M | {miou} | {ms} | "
                      f"[configs/{cfg}.yaml](../configs/{cfg}.yaml) |")
+    lines += gluoncv_table()
     (REPO / "docs" / "model_zoo.md").write_text("\n".join(lines) + "\n")
     print("wrote docs/model_zoo.md")
 

@@ -51,3 +51,40 @@ def run_fixture(tag, tmp_dir):
     with torch.no_grad():
         ours = [o.numpy() for o in model(x)]
     return ours, list(np.load(FIX / f"{tag}_out.npy"))
+
+
+# --- GluonCV's model zoo (fixtures of scripts/parity/gluoncv.py) ---------------------------
+GLUONCV_FIX = Path(__file__).parent / "fixtures" / "gluoncv"
+
+
+def gluoncv_fixture_tags():
+    return sorted(f.stem for f in GLUONCV_FIX.glob("*.json"))
+
+
+def seeded_gluoncv_file(tag, tmp_dir):
+    """(fixture spec, path): the fixture's seeded weights written as GluonCV's
+    ``save_parameters`` file (its names, no arg:/aux: prefixes)."""
+    data = json.loads((GLUONCV_FIX / f"{tag}.json").read_text())
+    arrays = {}
+    for name, shape, total in data["params"]:
+        arrays[name] = seeded_array(name, tuple(shape))
+        assert abs(arrays[name].astype(np.float64).sum() - total) <= 1e-6 * max(1, abs(total)), \
+            f"{name}: seeded values differ from the fixture's (seeded_array out of sync?)"
+    return data["spec"], write_params(Path(tmp_dir) / f"{tag}.params", arrays)
+
+
+def run_gluoncv_fixture(tag, tmp_dir):
+    """(spec, our outputs at the input's size, GluonCV's outputs sampled every spec['step']
+    pixels) for fixture ``tag``: the zoo name built by ``create_model(name, checkpoint=...)``."""
+    spec, path = seeded_gluoncv_file(tag, tmp_dir)
+    model = create_model(spec["name"], checkpoint=path).eval()
+    x = torch.from_numpy(np.load(GLUONCV_FIX / f"{tag}_input.npy"))
+    with torch.no_grad():
+        ours = [o.numpy() for o in model(x)]
+    return spec, ours, list(np.load(GLUONCV_FIX / f"{tag}_out.npy"))
+
+
+def relative_diff(ours, theirs, step):
+    """max |ours sampled - theirs| / max |theirs| over every output."""
+    return max(float(np.abs(a[:, :, ::step, ::step] - b).max() / np.abs(b).max())
+               for a, b in zip(ours, theirs))

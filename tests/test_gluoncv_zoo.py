@@ -2,6 +2,7 @@
 count (measured under MXNet by scripts/parity/gluoncv.py), and one checkpoint per architecture
 family, written as GluonCV's ``save_parameters`` file, gives GluonCV's outputs."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +13,12 @@ from mxnetseg.models import (UnknownModelError, count_parameters, create_model,
                              get_model_builder, is_zoo_name, list_models, zoo_spec)
 from mxnetseg.models.gluoncv_zoo import ZOO, ZooSpec
 from mxnetseg.tools.checkpoint import CheckpointError
-from mxnetseg.tools.mxnet_params import write_params
-from parity import seeded_array
+from parity import (GLUONCV_FIX as GCV, gluoncv_fixture_tags, relative_diff, run_gluoncv_fixture,
+                    seeded_gluoncv_file)
 
-FIX = Path(__file__).parent / "fixtures"
-COUNTS = json.loads((FIX / "gluoncv_counts.json").read_text())
+COUNTS = json.loads((Path(__file__).parent / "fixtures" / "gluoncv_counts.json").read_text())
 ROWS = {r["name"]: r for r in COUNTS["counts"]}
-GCV = FIX / "gluoncv"
-TAGS = sorted(f.stem for f in GCV.glob("*.json"))
+TAGS = gluoncv_fixture_tags()
 # ~40M+ parameters each (Wider ResNet-38: 137M, a 550 MB .params file): DANet runs by default
 FAST = {"gcv_danet"}
 REL_TOL = 1e-4
@@ -49,38 +48,23 @@ def test_count_equals_gluoncv(name):
         (theirs["trainable"], theirs["all"])
 
 
-def _seeded_file(tag, tmp_dir):
-    data = json.loads((GCV / f"{tag}.json").read_text())
-    arrays = {}
-    for name, shape, total in data["params"]:
-        arrays[name] = seeded_array(name, tuple(shape))
-        assert abs(arrays[name].astype(np.float64).sum() - total) <= 1e-6 * max(1, abs(total))
-    return data["spec"], write_params(Path(tmp_dir) / f"{tag}.params", arrays)
-
-
 @pytest.mark.parametrize("tag", [t if t in FAST else pytest.param(t, marks=pytest.mark.slow)
                                  for t in TAGS])
 def test_parity_with_gluoncv(tag, tmp_path):
-    spec, path = _seeded_file(tag, tmp_path)
-    model = create_model(spec["name"], checkpoint=path).eval()
-    x = torch.from_numpy(np.load(GCV / f"{tag}_input.npy"))
-    with torch.no_grad():
-        ours = [o.numpy() for o in model(x)]
-    theirs = np.load(GCV / f"{tag}_out.npy")
+    spec, ours, theirs = run_gluoncv_fixture(tag, tmp_path)
     assert len(ours) == len(theirs), "number of outputs (main + aux) differs"
-    step = spec["step"]
+    x_size = np.load(GCV / f"{tag}_input.npy").shape[-2:]
     for i, (a, b) in enumerate(zip(ours, theirs)):
-        assert a.shape[-2:] == x.shape[-2:], "output not at the input's size"
-        a = a[:, :, ::step, ::step]
-        assert a.shape == b.shape, f"output {i}"
+        assert a.shape[-2:] == x_size, "output not at the input's size"
+        assert a[:, :, ::spec["step"], ::spec["step"]].shape == b.shape, f"output {i}"
         assert np.abs(b).max() > 1e-2 and b.std() > 1e-3, "degenerate fixture output"
-        rel = float(np.abs(a - b).max() / np.abs(b).max())
-        assert rel <= REL_TOL, f"{spec['name']} output {i}: max diff {rel:.3g} of max |output|"
+    rel = relative_diff(ours, theirs, spec["step"])
+    assert rel <= REL_TOL, f"{spec['name']}: max diff {rel:.3g} of max |output|"
 
 
 def test_other_architectures_file_is_refused_with_the_list(tmp_path):
     from mxnetseg.tools.checkpoint import load_model_weights
-    _, path = _seeded_file("gcv_danet", tmp_path)         # danet_resnet50_citys weights
+    _, path = seeded_gluoncv_file("gcv_danet", tmp_path)         # danet_resnet50_citys weights
     model = create_model("danet_resnet50_citys", nclass=5)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(CheckpointError, match=r"shape mismatch \(6\).*head\.head\.1\.weight"):
@@ -127,3 +111,28 @@ def test_any_input_size(name):
     with torch.no_grad():
         out = model(torch.zeros(1, 3, 37, 50))
     assert [tuple(o.shape) for o in out] == [(1, 3, 37, 50)] * len(out)
+
+
+def test_model_zoo_page_has_every_zoo_name_with_both_counts():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "model_zoo.md").read_text()
+    for name, theirs in ROWS.items():
+        row = [r for r in doc.splitlines() if r.startswith(f"| {name} |")]
+        assert len(row) == 1, f"{name}: regenerate docs/model_zoo.md (scripts/model_zoo_doc.py)"
+        counts = re.findall(r"\| ([\d,]+ / [\d,]+) ", row[0])
+        gluoncv = f"{theirs['trainable']:,} / {theirs['all']:,}"
+        assert gluoncv in counts, row[0]
+        if _registered(name):
+            assert counts == [gluoncv, gluoncv], row[0]
+        assert f"python -m mxnetseg download {name}" in row[0]
+
+
+def test_eval_cli_takes_a_zoo_name_and_its_dataset(tmp_path):
+    from mxnetseg.eval import _config_for, parse_args
+    from mxnetseg.tools.mxnet_params import write_params
+    path = write_params(tmp_path / "x.params", {"conv1.0.weight": np.zeros((1, 1), np.float32)})
+    cfg, _ = _config_for(parse_args(["--checkpoint", str(path), "--model", "psp_resnet101_citys",
+                                     "--mode", "val", "--ms"]))
+    assert (cfg.model_name, cfg.data_name) == ("psp_resnet101_citys", "cityscapes")
+    cfg, _ = _config_for(parse_args(["--checkpoint", str(path), "--model",
+                                     "psp_resnet101_citys", "--data", "camvid"]))
+    assert cfg.data_name == "camvid"       # an explicit --data wins

@@ -67,11 +67,16 @@ def build(name, crop, forward=True):
     return net, out
 
 
+def gluoncv_version():
+    """The installed distribution's version (gluoncv 0.10.5.post0 calls itself 0.11.0)."""
+    from importlib.metadata import version
+    return version("gluoncv")
+
+
 def provenance(command):
-    import gluoncv
     import mxnet as mx
     return {"made_by": "scripts/parity/gluoncv.py", "command": command,
-            "gluoncv": gluoncv.__version__, "mxnet": mx.__version__, "numpy": np.__version__,
+            "gluoncv": gluoncv_version(), "mxnet": mx.__version__, "numpy": np.__version__,
             "python": platform.python_version(),
             "convention": "trainable = grad_req != 'null'; all = every parameter incl. BN "
                           "running mean/var (MXNet keeps them as parameters)"}
@@ -120,8 +125,7 @@ def fixture(out_dir, specs):
         y = net(mx.nd.array(x))                    # not under autograd.record: inference mode
         y = [t.asnumpy() for t in (y if isinstance(y, (tuple, list)) else (y,))]
         sampled = np.stack([t[:, :, ::step, ::step] for t in y])
-        import gluoncv
-        meta = dict(spec, gluoncv=gluoncv.__version__, mxnet=mx.__version__)
+        meta = dict(spec, gluoncv=gluoncv_version(), mxnet=mx.__version__)
         (out / f"{tag}.json").write_text(json.dumps(dict(spec=meta, params=rows), indent=0))
         np.save(out / f"{tag}_input.npy", x)
         np.save(out / f"{tag}_out.npy", sampled)
