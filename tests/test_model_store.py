@@ -75,6 +75,12 @@ def test_every_sha1_is_40_hex_digits():
         assert len(sha1) == 40 and int(sha1, 16) >= 0, name
 
 
+def test_store_covers_the_zoo():
+    """Every GluonCV zoo name has a sha1, except the one GluonCV published no weights for."""
+    from mxnetseg.models.gluoncv_zoo import ZOO
+    assert set(ms.MODEL_SHA1) == set(ZOO) - {"fcn_resnet50_voc"}
+
+
 def test_unknown_and_unpublished_names():
     with pytest.raises(ms.ModelStoreError, match="Did you mean 'psp_resnet101_citys'"):
         ms.model_url("psp_resnet101_city")
