@@ -229,12 +229,16 @@ def predict(args) -> list[tuple[str, str]]:
                      f"weights): {err}")
     if args.batch < 1 or not 0.0 <= args.alpha <= 1.0:
         fail(f"--batch must be >= 1 and --alpha in [0, 1] (got {args.batch}, {args.alpha})")
+    out = Path(args.out).expanduser()
     items, skipped = collect_inputs(args.input)
+    # an --out inside the input folder must not feed earlier outputs back in as inputs
+    inside = out.resolve()
+    items = [it for it in items if inside not in it.path.resolve().parents]
+    skipped = [(p, why) for p, why in skipped if inside not in Path(p).resolve().parents]
     for path, why in skipped:
         print(f"warning: skipped {path}: {why}", file=sys.stderr)
     if not items:
         fail(f"--input {args.input!r}: no images or videos found")
-    out = Path(args.out).expanduser()
     plans = _plan(items, out, args.raw, args.force)
     _check_out(out)
     checkpoint, model = (args.checkpoint, args.model) if args.checkpoint else (args.model, None)

@@ -65,13 +65,20 @@ def test_url_rule_is_gluoncvs(monkeypatch):
         "https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/gluon/models/"
         "psp_resnet101_citys-d0e86031.zip")
     monkeypatch.setenv("MXNET_GLUON_REPO", "http://mirror/x")
-    assert ms.model_url("fastscnn_citys") == "http://mirror/x/gluon/models/fastscnn_citys-95aad0b6.zip"
+    assert ms.model_url("fastscnn_citys") == \
+        "http://mirror/x/gluon/models/fastscnn_citys-95aad0b6.zip"
 
 
 def test_every_sha1_is_40_hex_digits():
     assert len(ms.MODEL_SHA1) == 27
     for name, sha1 in ms.MODEL_SHA1.items():
         assert len(sha1) == 40 and int(sha1, 16) >= 0, name
+
+
+def test_store_covers_the_zoo():
+    """Every GluonCV zoo name has a sha1, except the one GluonCV published no weights for."""
+    from mxnetseg.models.gluoncv_zoo import ZOO
+    assert set(ms.MODEL_SHA1) == set(ZOO) - {"fcn_resnet50_voc"}
 
 
 def test_unknown_and_unpublished_names():

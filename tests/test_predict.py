@@ -175,6 +175,10 @@ def test_folder_mirrors_paths_and_skips_non_images(ckpt, tmp_path, capsys):
                    "overlay/top.png", "raw/a/b/deep.png", "raw/top.png"]
     p = Predictor(ckpt, device="cpu")
     mask = np.asarray(Image.open(tmp_path / "out" / "mask" / "top.png"))
+    # an --out inside the input folder: its files are not inputs the next time
+    for force in ((), ("--force",)):
+        assert _run("--checkpoint", ckpt, "--input", src, "--out", src / "pred", *force) == 1
+        assert "predicted 2 image(s)" in capsys.readouterr().out
     np.testing.assert_array_equal(mask, p.predict(src / "top.png"))
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "raw" / "top.png")),
                                   mask)

@@ -86,7 +86,8 @@ def collect_inputs(spec) -> tuple[list[Item], list[tuple[str, str]]]:
     for file, rel in candidates:
         kind = _kind(file)
         if kind is None:
-            skipped.append((str(file), f"not an image or video (extension {file.suffix or 'none'!r})"))
+            why = f"not an image or video (extension {file.suffix or 'none'!r})"
+            skipped.append((str(file), why))
         else:
             items.append(Item(file, PurePath(rel), kind))
     return items, skipped
