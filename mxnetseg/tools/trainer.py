@@ -201,6 +201,9 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
     saved = {"last": str(last_path) if cfg.resume and last_path.is_file() else None}
     if checked:
         logger.info("pre-flight: file headers fine (" + "; ".join(checked) + ")")
+    for ds in (train_set, val_set):   # what a split's name does not say (CamVid's val = test)
+        for note in getattr(ds, "notes", ()) if ds is not None else ():
+            logger.info(note)
 
     def checkpoint(path, collective=True):
         """Save the run's state; ``collective=False`` from a rank that failed alone (the
