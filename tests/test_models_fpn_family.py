@@ -23,7 +23,7 @@ def test_aliases(alias, name):
 def test_forced_options():
     with torch.device("meta"):
         fpn = create_model("fpn", 19, backbone="resnet18", aux=True, dilate=True)
-        assert fpn.backbone.output_stride == 32 and not hasattr(fpn, "aux_head")
+        assert fpn.backbone.output_stride == 32 and getattr(fpn, "aux_head", None) is None
         assert create_model("gff", 19, backbone="resnet18").backbone.output_stride == 8
         assert create_model("see", 19, dilate=False).backbone.output_stride == 8
         assert create_model("ladder", 19, dilate=True).backbone.output_stride == 32

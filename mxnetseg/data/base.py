@@ -20,7 +20,7 @@ __all__ = [
     'IGNORE_INDEX', 'DataError', 'DatasetOptionError', 'MissingFileError',
     'UnknownDatasetError',
     'SegmentationDataset', 'read_image', 'read_label', 'resolve_data_root', 'register_dataset',
-    'get_dataset_class', 'list_datasets', 'get_dataset',
+    'get_dataset_class', 'list_datasets', 'get_dataset', 'single_thread_opencv_for_workers',
 ]
 
 MODES = ('train', 'val', 'testval', 'test')
@@ -41,6 +41,14 @@ class DatasetOptionError(DataError, TypeError):
 
 class UnknownDatasetError(UnknownNameError, ValueError):
     """Raised for an unregistered dataset name; catchable as KeyError or ValueError."""
+
+
+def single_thread_opencv_for_workers() -> None:
+    """Call in the main process before a DataLoader forks its workers: OpenCV's thread pool,
+    once used from several threads, leaves a forked child that hangs in its first
+    ``cv2.setNumThreads`` or parallel call. One OpenCV thread here (inherited by every worker,
+    where one is what we want: N workers x N threads oversubscribe the cores) avoids both."""
+    cv2.setNumThreads(1)
 
 
 # ---------------------------------------------------------------------------- data root

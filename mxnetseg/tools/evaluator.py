@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from mxnetseg.config import ConfigError
+from mxnetseg.data.base import single_thread_opencv_for_workers
 from mxnetseg.models.layers import resize
 from mxnetseg.tools.metrics import SegmentationMetric
 
@@ -208,6 +209,8 @@ class Evaluator:
 
     def _loader(self) -> DataLoader:
         # batch of one: full-resolution images differ in size
+        if self.num_workers:
+            single_thread_opencv_for_workers()
         return DataLoader(self.dataset, batch_size=1, shuffle=False, num_workers=self.num_workers,
                           pin_memory=self.device.type == 'cuda')
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ..config import Config, ConfigError
 from ..data import IGNORE_INDEX, DataError, get_dataset
+from ..data.base import single_thread_opencv_for_workers
 from ..data.preflight import preflight
 from ..models import canonical_name, count_parameters
 from ..models.build import build_model
@@ -82,13 +83,13 @@ def _worker_init(_):
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # one thread per worker: N workers x N OpenCV/torch threads oversubscribe the cores
-    import cv2
-    cv2.setNumThreads(1)
+    # one torch thread per worker (OpenCV's one comes from the main process, see _loader)
     torch.set_num_threads(1)
 
 
 def _loader(dataset, batch_sampler, cfg, seed):
+    if cfg.workers:
+        single_thread_opencv_for_workers()
     gen = torch.Generator()
     gen.manual_seed(seed)   # own generator: loader start-up never draws from the global RNG
     return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=cfg.workers,
