@@ -207,7 +207,7 @@ def _build(checkpoint, model, *, backbone, nclass, aux, dilate):
     if n is None:
         raise CheckpointError(f"{path}: the class count is unknown; pass nclass=")
     from ..config import load_config
-    from .trainer import build_model
+    from ..models.build import build_model
     saved["backbone_init"] = {"manner": None}    # the weights come from the checkpoint
     cfg = load_config(None, saved)
     net = build_model(cfg, int(n))
