@@ -221,3 +221,20 @@ def test_bad_criterion_is_a_config_error(value, message):
 def test_class_weight_length_must_match_the_dataset():
     with pytest.raises(ConfigError, match="class_weight has 2 values but the dataset has 3"):
         build_criterion({"name": "weighted_ce", "class_weight": [1, 2]}, nclass=3)
+
+
+def test_trainer_builds_the_configured_criterion(toy_root, tmp_path):
+    """A mixture with aux outputs trains and validates; the run log names the criterion."""
+    from mxnetseg.tools.logging import read_run_log
+    from mxnetseg.tools.trainer import train
+    cfg = load_config(None, {
+        "model_name": "fcn", "backbone": "resnet18", "data_name": "toy", "crop_size": 32,
+        "base_size": 48, "epochs": 1, "bs_train": 64, "bs_val": 40, "workers": 0,
+        "preflight": False, "backbone_init": {"manner": None}, "norm_layer": "BN", "aux": True, "aux_weight": 0.4,
+        "data_root": str(toy_root), "ckpt_dir": str(tmp_path), "wandb_mode": "disabled",
+        "criterion": [{"name": "focal", "gamma": 1}, {"name": "dice", "weight": 0.5}]})
+    result = train(cfg)
+    assert math.isfinite(result["val_loss"]) and result["step"] == 3
+    head = read_run_log(result["log"])[0]
+    assert head["criterion"] == ("MixedLoss(1*FocalLoss(gamma=1.0) + "
+                                 "0.5*DiceLoss(smooth=1.0, exponent=2.0))")
