@@ -51,12 +51,14 @@ def test_agent_argv_reaches_the_config(form, monkeypatch):
     sweep = _sweep()
     if form != "args":   # the other macro wandb offers: lr=0.0031 (a plain override)
         sweep["command"] = [f"${{{form}}}" if c == "${args}" else c for c in sweep["command"]]
-    argv = _agent_command(sweep, {"lr": 0.0031, "wd": 2.5e-05})
+    extra = {} if form == "args" else {"poly.power": 0.8}   # a key without a flag
+    argv = _agent_command(sweep, {"lr": 0.0031, "wd": 2.5e-05, **extra})
     assert argv[:2] == ["python", "mxnetseg/train.py"]
     assert ("--lr=0.0031" if form == "args" else "lr=0.0031") in argv
     monkeypatch.chdir(REPO)              # the agent runs from the repository root
     cfg = build_config(parse_args(argv[2:]))
     assert (cfg.lr, cfg.wd) == (0.0031, 2.5e-05)
+    assert cfg.poly.power == (0.9 if form == "args" else 0.8)
     assert cfg.model_name == yaml.safe_load((REPO / "configs/demo.yaml").read_text())[
         "model_name"]
 
