@@ -358,6 +358,9 @@ def read_config_keys(path) -> dict:
 
 def _file_keys(path: Path) -> dict:
     data = _read_yaml(path)
+    if {"program", "method", "parameters"} <= set(data):
+        raise ConfigError(f"{str(path)!r} is a wandb sweep file, not a training config: start it "
+                          f"with `wandb sweep {path}` and `wandb agent SWEEP_ID`")
     base = data.pop("_base_", None)
     if base is not None:
         base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)

@@ -230,7 +230,8 @@ def test_trainer_builds_the_configured_criterion(toy_root, tmp_path):
     cfg = load_config(None, {
         "model_name": "fcn", "backbone": "resnet18", "data_name": "toy", "crop_size": 32,
         "base_size": 48, "epochs": 1, "bs_train": 64, "bs_val": 40, "workers": 0,
-        "preflight": False, "backbone_init": {"manner": None}, "norm_layer": "BN", "aux": True, "aux_weight": 0.4,
+        "preflight": False, "backbone_init": {"manner": None}, "norm_layer": "BN", "aux": True,
+        "aux_weight": 0.4,
         "data_root": str(toy_root), "ckpt_dir": str(tmp_path), "wandb_mode": "disabled",
         "criterion": [{"name": "focal", "gamma": 1}, {"name": "dice", "weight": 0.5}]})
     result = train(cfg)
