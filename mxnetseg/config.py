@@ -15,7 +15,8 @@ from typing import Any, Optional
 
 import yaml
 
-__all__ = ["Config", "ConfigError", "load_config", "parse_overrides", "read_config_keys"]
+__all__ = ["Config", "ConfigError", "load_config", "parse_overrides", "read_config_keys",
+           "criterion_terms", "LOSS_OPTIONS"]
 
 
 class ConfigError(ValueError):
@@ -86,6 +87,8 @@ class Config:
     amp: Optional[str] = None               # null | bf16 | fp16 (fp16 only on GPU)
     channels_last: bool = False
     loss_norm: str = "valid_mean"           # or "original": MXNet's gradient scale (its LRs)
+    criterion: Any = None                   # null: softmax CE; focal | {name: focal, gamma: 2} |
+    #                                         [{name: ce, weight: 1}, {name: dice, weight: 0.5}]
     ckpt_dir: str = "weights"               # checkpoints go to <ckpt_dir>/<model>/
     val: bool = True                        # validate every epoch (--no-val turns it off)
     log_interval: int = 5
@@ -113,6 +116,7 @@ class Config:
         _choice("loss_norm", self.loss_norm, ("valid_mean", "original"))
         _choice("wandb_mode", self.wandb_mode, (None, "online", "offline", "disabled"))
         _choice("nan_policy", self.nan_policy, ("stop", "skip"))
+        criterion_terms(self.criterion)
         for key in ("crop_size", "base_size", "epochs", "bs_train", "bs_val", "log_interval",
                     "nan_skip_limit"):
             if getattr(self, key) <= 0:
@@ -132,6 +136,87 @@ class Config:
         return self
 
 
+# ----------------------------------------------------------------------------- criterion
+# loss name -> its options and their defaults (None: required). tools/losses.py builds them;
+# the names live here so a config is checked before anything heavy is imported.
+LOSS_OPTIONS = {
+    "ce": {},
+    "focal": {"gamma": 2.0},
+    "weighted_ce": {"class_weight": None},
+    "bootstrapped_ce": {"min_k": 100000, "loss_th": 0.357},   # 0.357 = -ln 0.7
+    "dice": {"smooth": 1.0, "exponent": 2.0},
+    "smooth_ce": {"smooth_alpha": 0.0},
+    "mixed_smooth_ce": {"smooth_alpha": 0.05},
+}
+_LOSS_ALIASES = {   # the original's class names, and common spellings
+    "mixedceloss": "ce", "mixsoftmaxcrossentropy": "ce", "cross_entropy": "ce",
+    "softmax_ce": "ce", "focalloss": "focal", "weightedceloss": "weighted_ce",
+    "bootstrappedceloss": "bootstrapped_ce", "bootstrap": "bootstrapped_ce",
+    "diceloss": "dice", "smoothceloss": "smooth_ce", "mixedsmoothceloss": "mixed_smooth_ce"}
+_LOSS_CHECKS = {
+    "gamma": (float, lambda v: v >= 0, ">= 0"), "min_k": (int, lambda v: v > 0, "> 0"),
+    "loss_th": (float, lambda v: True, ""), "smooth": (float, lambda v: v >= 0, ">= 0"),
+    "exponent": (float, lambda v: v > 0, "> 0"),
+    "smooth_alpha": (float, lambda v: 0 <= v < 1, "in [0, 1)"),
+    "weight": (float, lambda v: True, ""),
+    "class_weight": (list[float], lambda v: len(v) > 0 and min(v) >= 0,
+                     "a non-empty list of values >= 0, one per class"),
+}
+
+
+def criterion_terms(value) -> list:
+    """A ``criterion`` config value as a list of ``{name, weight, options...}`` with canonical
+    names and defaults filled in. null -> plain CE; a name; one mapping; a list (or
+    ``{name: mixed, losses: [...]}``) -> a weighted mixture. Raises ConfigError."""
+    if value is None:
+        value = "ce"
+    if isinstance(value, dict) and str(value.get("name", "")).lower() in ("mixed", "mixedloss"):
+        extra = set(value) - {"name", "losses"}
+        if extra or not isinstance(value.get("losses"), list):
+            raise ConfigError("criterion: a mixture is {name: mixed, losses: [{name: ce, weight: "
+                              "1.0}, ...]} (or just the list)")
+        value = value["losses"]
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ConfigError("criterion: an empty list; give at least one loss or null for CE")
+    return [_criterion_term(f"criterion[{i}]" if isinstance(value, list) else "criterion", item)
+            for i, item in enumerate(items)]
+
+
+def _criterion_term(where, item) -> dict:
+    if isinstance(item, str):
+        item = {"name": item}
+    if not isinstance(item, dict) or "name" not in item:
+        raise ConfigError(f"{where}: expected a loss name or a mapping with 'name', got {item!r}")
+    raw = str(item["name"])
+    name = _LOSS_ALIASES.get(raw.lower(), raw.lower())
+    if name not in LOSS_OPTIONS:
+        close = difflib.get_close_matches(raw.lower(), [*LOSS_OPTIONS, *_LOSS_ALIASES], n=1,
+                                          cutoff=0.5)
+        hint = f" Did you mean {_LOSS_ALIASES.get(close[0], close[0])!r}?" if close else ""
+        raise ConfigError(f"{where}: unknown loss {raw!r}.{hint} "
+                          f"Known losses: {', '.join(LOSS_OPTIONS)}")
+    allowed = LOSS_OPTIONS[name]
+    term = {"name": name, "weight": 1.0, **allowed}
+    for key, v in item.items():
+        if key == "name":
+            continue
+        if key != "weight" and key not in allowed:
+            close = difflib.get_close_matches(str(key), [*allowed, "weight"], n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{where}: loss {name!r} has no option {key!r}.{hint} Its options: "
+                              f"{', '.join([*allowed, 'weight']) or 'weight'}")
+        tp, ok, rule = _LOSS_CHECKS[key]
+        v = _coerce(f"{where}.{key}", v, tp)
+        if not ok(v):
+            raise ConfigError(f"{where}.{key} must be {rule}, got {v!r}")
+        term[key] = v
+    missing = [k for k, v in term.items() if v is None]
+    if missing:
+        raise ConfigError(f"{where}: loss {name!r} needs {', '.join(missing)}")
+    return term
+
+
 def _choice(key, value, allowed, fold_case=False):
     ok = value in allowed or (fold_case and isinstance(value, str)
                               and value.lower() in [a.lower() for a in allowed if a])
@@ -146,6 +231,8 @@ def _type_name(tp) -> str:
 
 
 def _coerce(key: str, value: Any, tp) -> Any:
+    if tp is Any:
+        return value
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Union:                       # Optional[X]
         if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "~")):
@@ -271,6 +358,9 @@ def read_config_keys(path) -> dict:
 
 def _file_keys(path: Path) -> dict:
     data = _read_yaml(path)
+    if {"program", "method", "parameters"} <= set(data):
+        raise ConfigError(f"{str(path)!r} is a wandb sweep file, not a training config: start it "
+                          f"with `wandb sweep {path}` and `wandb agent SWEEP_ID`")
     base = data.pop("_base_", None)
     if base is not None:
         base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)

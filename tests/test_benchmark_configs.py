@@ -12,7 +12,7 @@ from mxnetseg.data.base import get_dataset_class
 from mxnetseg.models import canonical_name, count_parameters, create_model, list_models
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.stem != "demo")
+CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.stem not in ("demo", "sweep"))
 DOC = (REPO / "docs" / "model_zoo.md").read_text()
 # the original's published run configs (initial commit, SEED-MAP §10): run -> hyper-parameters
 RUNS = {

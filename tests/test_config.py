@@ -118,9 +118,15 @@ def test_file_errors(tmp_path):
         load_config(write(tmp_path, "- 1\n- 2\n"))
 
 
+def test_a_sweep_file_is_named_as_such(tmp_path):
+    with pytest.raises(ConfigError, match="is a wandb sweep file.*wandb sweep"):
+        load_config(write(tmp_path, "program: train.py\nmethod: bayes\nparameters: {}\n"))
+
+
 def test_shipped_configs_load():
     from pathlib import Path
-    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    configs = sorted(p for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")
+                     if p.stem != "sweep")      # a wandb sweep file, tests/test_sweep.py
     assert configs, "configs/ is empty"
     for path in configs:
         assert isinstance(load_config(path), Config)

@@ -25,7 +25,7 @@ from .checkpoint import (load_model_weights, non_finite_tensors, rng_state, save
                          set_rng_state)
 from .distributed import DistInfo, cleanup, init_distributed
 from .logging import RunLogger, claim_run_name
-from .losses import MixSoftmaxCrossEntropy
+from .losses import build_criterion
 from .metrics import SegmentationMetric
 from .runguard import (StopSignals, TrainingDiverged, TrainingInterrupted, TrainingStopped,
                        own_message)
@@ -166,7 +166,7 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
     optimizer = _optimizer(_param_groups(model, cfg), cfg)
     scheduler = build_scheduler(optimizer, cfg, iters_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
-    criterion = MixSoftmaxCrossEntropy(cfg.aux_weight, IGNORE_INDEX, cfg.loss_norm)
+    criterion = build_criterion(cfg.criterion, cfg.aux_weight, IGNORE_INDEX, cfg.loss_norm, nclass)
 
     start_epoch, step, best = 0, 0, -1.0
     stamp = time.strftime("%Y%m%d_%H%M%S")
@@ -197,7 +197,7 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
     last_path, best_path = ckpt_dir / f"{name}.pth", ckpt_dir / f"{name}_best.pth"
     logger = RunLogger(cfg, dinfo, name, ckpt_dir, extra={
         "ctx": str(device), "world_size": world, "num_train": len(train_set),
-        "num_valid": len(val_set) if val_set else 0, "criterion": type(criterion).__name__,
+        "num_valid": len(val_set) if val_set else 0, "criterion": criterion.describe(),
         "start_time": stamp, "params_all": count_parameters(model, "all")})
     saved = {"last": str(last_path) if cfg.resume and last_path.is_file() else None}
     if checked:
