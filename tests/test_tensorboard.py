@@ -7,12 +7,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import toy_subset
+from conftest import need_module, toy_subset
 from mxnetseg import train as train_cli
 from mxnetseg.config import load_config
 from mxnetseg.tools.logging import RunLogger, read_run_log
 
-pytest.importorskip("tensorboard", reason="pip install 'mxnetseg[tensorboard]'")
+
+
+@pytest.fixture(autouse=True)
+def _tensorboard_installed():
+    need_module("tensorboard")   # a test extra: a failure on CI, a skip elsewhere
 
 
 def _events(logdir):
