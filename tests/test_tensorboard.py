@@ -13,7 +13,6 @@ from mxnetseg.config import load_config
 from mxnetseg.tools.logging import RunLogger, read_run_log
 
 
-
 @pytest.fixture(autouse=True)
 def _tensorboard_installed():
     need_module("tensorboard")   # a test extra: a failure on CI, a skip elsewhere
