@@ -1,7 +1,7 @@
-"""``python -m mxnetseg {train,eval,predict,download,data,convert} ...``"""
+"""``python -m mxnetseg {train,eval,predict,download,data,convert,plot} ...``"""
 import sys
 
-COMMANDS = ("train", "eval", "predict", "download", "data", "convert")
+COMMANDS = ("train", "eval", "predict", "download", "data", "convert", "plot")
 
 
 def main(argv=None) -> int:
@@ -23,6 +23,8 @@ def main(argv=None) -> int:
         from .predict import main as run
     elif argv[0] == "download":
         from .download import main as run
+    elif argv[0] == "plot":
+        from .plot import main as run
     else:  # "data check ..."
         from .data.check import main as run
     return run(argv[1:])

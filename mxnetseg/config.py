@@ -99,6 +99,7 @@ class Config:
     preflight: bool = True                  # read every listed file's header before training
     wandb_project: str = "debug"
     wandb_mode: Optional[str] = None        # null: online with an API key, else offline; disabled
+    tensorboard: bool = False               # also log to <ckpt_dir>/<model>/tb/<run> (TensorBoard)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -51,7 +51,11 @@ def parse_args(argv=None):
                    help="how scales/flips are fused: exp of logits (original) or softmax mean")
     p.add_argument("--save-dir", help="where predictions go (default color_results/<data>/<mode>)")
     p.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="autocast dtype")
-    p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.add_argument("--json", help="also write the metrics (and class names) to this JSON file")
+    p.add_argument("--plots", metavar="DIR", help="mode val: write class_iou.png, confusion.png "
+                   "and samples.png here (needs matplotlib: pip install 'mxnetseg[plots]')")
+    p.add_argument("--samples", type=int, default=4, metavar="N",
+                   help="val images in samples.png (default 4)")
     p.add_argument("--force", action="store_true",
                    help="overwrite predictions / a metrics file an earlier run wrote")
     return p.parse_args(argv)
@@ -130,8 +134,27 @@ def _free_target(path: Path, force: bool, what: str) -> None:
          f"choose another {'--save-dir' if path.is_dir() else '--json file'}")
 
 
+def _check_plots(folder: Path, mode: str, samples: int, force: bool) -> None:
+    """Before a long evaluation: plots only score mode val, need matplotlib, and never
+    overwrite an earlier run's pictures without --force."""
+    from mxnetseg.tools.plots import MissingPackageError, require_matplotlib
+    if mode != "val":
+        fail(f"--plots draws scores, which only --mode val computes (got --mode {mode})")
+    if samples < 0:
+        fail(f"--samples must be >= 0, got {samples}")
+    try:
+        require_matplotlib()
+    except MissingPackageError as err:
+        fail(str(err))
+    if not force and any((folder / n).exists()
+                         for n in ("class_iou.png", "confusion.png", "samples.png")):
+        fail(f"{folder} already holds plots from an earlier run; pass --force to overwrite "
+             f"them, or choose another --plots folder")
+
+
 def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion="exp",
-                        save_dir=None, amp=None, json_path=None, force=False):
+                        save_dir=None, amp=None, json_path=None, force=False, plots=None,
+                        samples=4):
     """Evaluate ``checkpoint`` with the model/data keys of ``cfg``; prints and returns metrics
     (mode val) or the written prediction files (testval/test)."""
     import torch
@@ -142,6 +165,8 @@ def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion=
 
     if json_path:
         _free_target(Path(json_path), force, "metrics")
+    if plots:
+        _check_plots(Path(plots), mode, samples, force)
     if mode != "val":   # single- and multi-scale predictions never share a folder
         out = Path(save_dir or Path("color_results") / cfg.data_name.lower()
                    / (mode + ("_ms" if ms else "")))
@@ -160,8 +185,16 @@ def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion=
                           base_size=cfg.base_size, scales=scales, flip=flip, device=device,
                           amp=amp, fusion=fusion)
     if mode == "val":
-        metrics = evaluator.run_val()
+        metrics = evaluator.run_val(keep=samples if plots else 0)
+        metrics["classes"] = list(dataset.classes)
         print(evaluator.metric.table(dataset.classes))
+        if plots:
+            from mxnetseg.tools.plots import denormalize, plot_eval
+            triples = [(denormalize(i), lab.numpy(), p.numpy()) for i, lab, p in evaluator.samples]
+            for path in plot_eval(plots, evaluator.metric.confusion, metrics["IoU"],
+                                  dataset.classes, triples, dataset.palette,
+                                  title=f"{cfg.model_name} {cfg.data_name} {split}"):
+                print(f"wrote {path}")
         print(f"{cfg.data_name} {split}: pixAcc {metrics['pixAcc']:.4f}  "
               f"mIoU {metrics['mIoU']:.4f}  (scales {list(scales)}, flip {flip})")
         if json_path:
@@ -189,7 +222,8 @@ def main(argv=None):
         check_gpus(args.ctx)
         cfg, _ = _config_for(args)
         evaluate_checkpoint(args.checkpoint, cfg, args.ctx, args.mode, args.ms, args.fusion,
-                            args.save_dir, args.amp, args.json, args.force)
+                            args.save_dir, args.amp, args.json, args.force, args.plots,
+                            args.samples)
     return run_cli(go)
 
 

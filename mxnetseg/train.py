@@ -28,6 +28,8 @@ def parse_args(argv=None):
     p.add_argument("--ctx", nargs="*", default=None, metavar="GPU",
                    help="GPU ids, one process each (e.g. --ctx 0 1 2 3); omit for the CPU")
     p.add_argument("--wandb", default=None, help="wandb project name (config wandb_project)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log to TensorBoard (config tensorboard: true)")
     p.add_argument("--log-interval", type=int, default=None, help="iterations between logs")
     p.add_argument("--no-val", action="store_true", help="skip validation after each epoch")
     p.add_argument("--lr", type=float, default=None, help="override the config's lr")
@@ -61,6 +63,8 @@ def build_config(args):
             overrides.append(f"{key}={value}")
     if args.no_val:
         overrides.append("val=false")
+    if args.tensorboard:
+        overrides.append("tensorboard=true")
     return load_config(path, overrides)
 
 

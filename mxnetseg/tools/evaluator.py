@@ -219,11 +219,17 @@ class Evaluator:
         image = image.to(self.device, non_blocking=True)
         return self.inferencer(image).argmax(dim=1)[0]
 
-    def run_val(self) -> dict:
+    def run_val(self, keep: int = 0) -> dict:
+        """Score the dataset; the first ``keep`` (image, label, prediction) triples (CPU
+        tensors) stay in ``self.samples`` for pictures."""
         self.metric.reset()
+        self.samples = []
         bar = tqdm(self._loader(), desc='eval', dynamic_ncols=True)
         for image, label in bar:
-            self.metric.update(self.predict(image)[None], label.to(self.device, non_blocking=True))
+            pred = self.predict(image)
+            self.metric.update(pred[None], label.to(self.device, non_blocking=True))
+            if len(self.samples) < keep:
+                self.samples.append((image[0], label[0], pred.cpu()))
             bar.set_postfix_str('PA: %.4f  mIoU: %.4f' % self.metric.get())
         return self.metric.summary()
 

@@ -1,5 +1,7 @@
-"""Run logging: console, a JSON-lines run log, and wandb (offline without an API key, ``disabled``
-by config ``wandb_mode`` or the WANDB_MODE environment variable).
+"""Run logging: console, a JSON-lines run log, wandb (offline without an API key, ``disabled``
+by config ``wandb_mode`` or the WANDB_MODE environment variable) and, with config
+``tensorboard: true``, TensorBoard event files under ``<ckpt_dir>/<model>/tb/<run>`` (the same
+scalars as wandb plus a few val predictions per epoch).
 
 The run log ``<ckpt_dir>/<model>/<run>.log`` is data: one strict-JSON object a line (no NaN
 literals: a non-finite number is written as null), text messages as ``{"msg": ...}`` records,
@@ -89,7 +91,7 @@ class RunLogger:
 
     def __init__(self, cfg, dinfo, name: str, folder, extra: dict | None = None):
         self.active = dinfo.main
-        self.run = None
+        self.run = self.tb = None
         if not self.active:
             return
         self.path = Path(folder) / f"{name}.log"
@@ -108,6 +110,7 @@ class RunLogger:
             except Exception as err:  # noqa: BLE001 - logging must never kill training
                 self.info(f"wandb unavailable ({type(err).__name__}: {err}); logging to file only")
                 self.run = None
+        self.tb = _tensorboard_writer(Path(folder) / "tb" / name, self.info) if cfg.tensorboard else None
 
     def _write(self, record: dict) -> None:
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}
@@ -126,6 +129,23 @@ class RunLogger:
         self._write({"step": step, **metrics})
         if self.run is not None:
             self.run.log(metrics)
+        if self.tb is not None:
+            for key, value in metrics.items():
+                if key != "custom_step" and isinstance(value, (int, float)) and math.isfinite(value):
+                    self.tb.add_scalar(key, value, step)
+
+    def predictions(self, samples, palette, step: int) -> None:
+        """TensorBoard only: each (normalised image, label, prediction) sample as one picture,
+        image | label | prediction in the dataset's colours."""
+        if not self.active or self.tb is None or not samples:
+            return
+        import numpy as np
+        from .plots import color_mask, denormalize
+        for i, (image, label, pred) in enumerate(samples):
+            row = np.concatenate([denormalize(image), color_mask(label.cpu().numpy(), palette),
+                                  color_mask(pred.cpu().numpy(), palette)], axis=1)
+            self.tb.add_image(f"val_predictions/{i}", row, step, dataformats="HWC")
+        self.tb.flush()
 
     def summary(self, **values) -> None:
         if self.active and self.run is not None:
@@ -135,5 +155,20 @@ class RunLogger:
         if not self.active or self.file.closed:
             return
         self.file.close()
+        if self.tb is not None:
+            self.tb.close()
         if self.run is not None:
             self.run.finish()
+
+
+def _tensorboard_writer(logdir: Path, info):
+    """A SummaryWriter, or None with one message when the tensorboard package is missing:
+    training goes on with wandb and the run log."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        info("tensorboard: true, but the tensorboard package is not installed (pip install "
+             "'mxnetseg[tensorboard]'); training continues without TensorBoard")
+        return None
+    info(f"TensorBoard logs: {logdir} (tensorboard --logdir {logdir.parent})")
+    return SummaryWriter(log_dir=str(logdir))

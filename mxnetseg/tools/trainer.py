@@ -34,6 +34,8 @@ from .schedulers import build_scheduler
 
 __all__ = ["train", "build_model", "run_name"]
 
+TB_SAMPLES = 4   # val predictions shown in TensorBoard each epoch (tensorboard: true)
+
 
 def run_name(cfg: Config, stamp: str) -> str:
     """The original's checkpoint stem: model_backbone_data_YYYYmmdd_HHMMSS (lower case)."""
@@ -98,7 +100,9 @@ def _loader(dataset, batch_sampler, cfg, seed):
 
 
 @torch.inference_mode()
-def validate(model, loader, criterion, nclass, dinfo, cfg, show=True):
+def validate(model, loader, criterion, nclass, dinfo, cfg, show=True, samples=None, keep=0):
+    """Val metrics; the first ``keep`` (image, label, prediction) triples of this rank go on
+    the ``samples`` list (CPU tensors), for pictures."""
     model.eval()
     metric = SegmentationMetric(nclass, IGNORE_INDEX, device=dinfo.device)
     loss_sum = torch.zeros((), device=dinfo.device)
@@ -112,6 +116,10 @@ def validate(model, loader, criterion, nclass, dinfo, cfg, show=True):
         loss_sum += criterion(outputs, label)
         batches += 1
         metric.update(outputs[0].float(), label)
+        if samples is not None and len(samples) < keep:
+            preds = outputs[0].argmax(dim=1)
+            for i in range(min(keep - len(samples), len(image))):
+                samples.append((image[i].float().cpu(), label[i].cpu(), preds[i].cpu()))
     metric.all_reduce()
     if dinfo.world > 1:
         stats = torch.stack([loss_sum, batches])
@@ -317,8 +325,11 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
                 logger.log({"train_loss_epoch": float(epoch_loss / max(n_epoch, 1)),
                             "custom_step": epoch + 1}, step=step)
                 if val_loader is not None:
-                    metrics = validate(net, val_loader, criterion, nclass, dinfo, cfg, dinfo.main)
+                    shown = []   # a few val predictions for TensorBoard
+                    metrics = validate(net, val_loader, criterion, nclass, dinfo, cfg, dinfo.main,
+                                       shown, TB_SAMPLES if cfg.tensorboard else 0)
                     logger.log({**metrics, "custom_step": epoch + 1}, step=step)
+                    logger.predictions(shown, val_set.palette, step)
                     logger.info(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
                     if metrics["val_mIoU"] > best:   # strictly better, as the original
                         best = metrics["val_mIoU"]
