@@ -1,7 +1,7 @@
-"""``python -m mxnetseg {train,eval,predict,download,data,convert} ...``"""
+"""``python -m mxnetseg {train,eval,predict,download,data,convert,bench,export} ...``"""
 import sys
 
-COMMANDS = ("train", "eval", "predict", "download", "data", "convert")
+COMMANDS = ("train", "eval", "predict", "download", "data", "convert", "bench", "export")
 
 
 def main(argv=None) -> int:
@@ -23,6 +23,10 @@ def main(argv=None) -> int:
         from .predict import main as run
     elif argv[0] == "download":
         from .download import main as run
+    elif argv[0] == "bench":
+        from .bench import main as run
+    elif argv[0] == "export":
+        from .export import main as run
     else:  # "data check ..."
         from .data.check import main as run
     return run(argv[1:])
