@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -98,7 +99,9 @@ def _write_all(args, device):
     rows = bench_all(build, log=(lambda s: print(s, file=sys.stderr)) if args.json else print,
                      **speed_options(args, device))
     import torch
-    command = "python -m mxnetseg bench " + " ".join(map(shlex.quote, sys.argv[2:] if
+    env = "".join(f"{k}={os.environ[k]} " for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")
+                  if k in os.environ)
+    command = env + "python -m mxnetseg bench " + " ".join(map(shlex.quote, sys.argv[2:] if
                                                          sys.argv[1:2] == ["bench"] else
                                                          sys.argv[1:]))
     text = (f"Inference speed on {machine_name(device)}, PyTorch {torch.__version__}, "
