@@ -12,6 +12,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import torch
@@ -43,13 +44,56 @@ def _percentile(values, q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def _peak_memory_mb(device: torch.device) -> float:
-    """GPU: the largest allocation PyTorch made during the timed run. CPU: the process's peak
-    resident memory so far (ru_maxrss), the closest the CPU allocator lets one measure."""
+def _rss_bytes() -> int | None:
+    """The process's resident memory now (Linux /proc), or None elsewhere."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class _RssPeak:
+    """Samples resident memory every 2 ms in a thread: the CPU allocator keeps no peak, and
+    the process-wide ru_maxrss would carry one model's peak over to the next in ``--all``."""
+
+    def __init__(self):
+        self.base = _rss_bytes()
+        self.peak = self.base or 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, _rss_bytes() or 0)
+
+    def __enter__(self):
+        if self.base is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.peak = max(self.peak, _rss_bytes() or 0)
+
+
+def _weight_bytes(model: nn.Module) -> int:
+    return sum(t.numel() * t.element_size()
+               for t in [*model.parameters(), *model.buffers()])
+
+
+def _peak_memory_mb(device: torch.device, model: nn.Module, sampler: _RssPeak) -> float:
+    """GPU: PyTorch's peak allocation during the passes (weights included). CPU: the weights
+    plus the largest rise of resident memory during the passes (Linux; elsewhere the
+    process's peak resident memory)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 20
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2 ** 20 if sys.platform == "darwin" else rss / 2 ** 10
+    if sampler.base is None:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return rss / 2 ** 20 if sys.platform == "darwin" else rss / 2 ** 10
+    return (_weight_bytes(model) + sampler.peak - sampler.base) / 2 ** 20
 
 
 def benchmark(model: nn.Module, size=(512, 512), batch: int = 1, device="cpu", amp=None,
@@ -78,7 +122,7 @@ def benchmark(model: nn.Module, size=(512, 512), batch: int = 1, device="cpu", a
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     times = []
-    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype,
+    with _RssPeak() as sampler, torch.inference_mode(), torch.autocast(device.type, dtype=dtype,
                                                 enabled=dtype is not None):
         for i in range(warmup + iters):
             if cuda:
@@ -92,7 +136,7 @@ def benchmark(model: nn.Module, size=(512, 512), batch: int = 1, device="cpu", a
     median = statistics.median(times)
     return {"latency_ms": {"median": median, "p90": _percentile(times, 90)},
             "images_per_s": batch * 1000.0 / median,
-            "peak_mem_mb": _peak_memory_mb(device),
+            "peak_mem_mb": _peak_memory_mb(device, model, sampler),
             "params": params, "gflops": gflops,
             "size": list(size), "batch": batch, "device": str(device), "amp": amp,
             "channels_last": channels_last, "compile": compile,
