@@ -1,5 +1,7 @@
 """``bench`` (and ``eval.py --purpose speed``) and ``export`` (ONNX, checked in onnxruntime)."""
 import json
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -44,6 +46,21 @@ def test_benchmark_reports_what_it_timed():
     assert r["peak_mem_mb"] > 0 and r["size"] == [16, 20] and r["iters"] == 4
     with pytest.raises(ValueError, match="iters"):
         benchmark(model, iters=0)
+
+
+class _Hungry(nn.Module):
+    """Holds a 128 MiB activation for 30 ms in each forward."""
+
+    def forward(self, x):
+        big = torch.ones(32, 1024, 1024)
+        time.sleep(0.03)
+        return (x + big[0, 0, 0],)
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="Linux /proc only")
+def test_cpu_peak_memory_sees_activations():
+    r = benchmark(_Hungry(), size=(4, 4), warmup=0, iters=2, flops=False)
+    assert 120 <= r["peak_mem_mb"] <= 400
 
 
 def test_bench_all_keeps_a_row_for_a_failing_model():

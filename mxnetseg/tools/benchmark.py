@@ -53,11 +53,22 @@ def _rss_bytes() -> int | None:
         return None
 
 
+def _release_free_memory() -> None:
+    """Hand memory freed by earlier runs back to the OS (glibc keeps it), so that the rise of
+    resident memory measures this run's allocations rather than being hidden by reuse."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class _RssPeak:
     """Samples resident memory every 2 ms in a thread: the CPU allocator keeps no peak, and
     the process-wide ru_maxrss would carry one model's peak over to the next in ``--all``."""
 
     def __init__(self):
+        _release_free_memory()
         self.base = _rss_bytes()
         self.peak = self.base or 0
         self._stop = threading.Event()
@@ -122,8 +133,8 @@ def benchmark(model: nn.Module, size=(512, 512), batch: int = 1, device="cpu", a
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     times = []
-    with _RssPeak() as sampler, torch.inference_mode(), torch.autocast(device.type, dtype=dtype,
-                                                enabled=dtype is not None):
+    autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+    with _RssPeak() as sampler, torch.inference_mode(), autocast:
         for i in range(warmup + iters):
             if cuda:
                 torch.cuda.synchronize(device)
