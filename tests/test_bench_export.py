@@ -194,3 +194,33 @@ def test_every_model_exports(name, tmp_path, capsys):
     assert code == 0, err
     report = json.loads(out)
     assert report["rel_diff"] <= 1e-4 and (tmp_path / "m.onnx").stat().st_size > 1e5
+
+
+def test_export_and_bench_from_our_checkpoint(tmp_path, capsys):
+    need_module("onnxruntime")
+    import onnxruntime as ort
+    from mxnetseg.models import create_model
+    from mxnetseg.tools.checkpoint import save_checkpoint
+    torch.manual_seed(0)
+    net = create_model("fcn", 4, backbone="resnet18").eval()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.running_mean, -0.2, 0.2)
+    config = {"model_name": "FCNResNet", "backbone": "resnet18", "data_name": "toy",
+              "crop_size": 32, "base_size": 48}
+    ckpt = save_checkpoint({"model": net.state_dict(), "config": config, "nclass": 4},
+                           tmp_path / "small.pth")
+    out = tmp_path / "small.onnx"
+    code, stdout, err = _run(capsys, "export", "--checkpoint", str(ckpt), "--out", str(out),
+                             "--size", "32", "32", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["model"] == "small.pth"
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        ref = net(x)[0].numpy()        # the checkpoint's weights, not fresh random ones
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert sess.run(None, {"image": x.numpy()})[0] == pytest.approx(ref, abs=1e-4)
+    code, stdout, err = _run(capsys, "bench", "--checkpoint", str(ckpt), "--size", "32", "32",
+                             "--iters", "1", "--warmup", "0", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["params"] == count_parameters(net, "all")
