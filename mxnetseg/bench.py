@@ -6,10 +6,10 @@
     python -m mxnetseg bench --all --size 256 256 --iters 5 --out docs/speed.md
 
 Prints latency per batch (median, p90), images/s, peak memory (GPU: PyTorch's peak allocation;
-CPU: the weights plus the largest rise of resident memory during the passes), parameters (the README's convention: BatchNorm
-running statistics included) and FLOPs per image (torch.utils.flop_counter; a multiply-add
-counts two). ``--all`` runs every registered model at its default backbone and writes a
-markdown table (to --out, or stdout).
+CPU: the weights plus the largest rise of resident memory during the timed passes), parameters
+(the README's convention: BatchNorm running statistics included) and FLOPs per image
+(torch.utils.flop_counter; a multiply-add counts two). ``--all`` runs every registered model at
+its default backbone and writes a markdown table (to --out, or stdout).
 """
 from __future__ import annotations
 

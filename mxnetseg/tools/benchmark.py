@@ -96,8 +96,8 @@ def _weight_bytes(model: nn.Module) -> int:
 
 
 def _peak_memory_mb(device: torch.device, model: nn.Module, sampler: _RssPeak) -> float:
-    """GPU: PyTorch's peak allocation during the passes (weights included). CPU: the weights
-    plus the largest rise of resident memory during the passes (Linux; elsewhere the
+    """GPU: PyTorch's peak allocation during the timed passes (weights included). CPU: the
+    weights plus the largest rise of resident memory during them (Linux; elsewhere the
     process's peak resident memory)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 20
@@ -130,20 +130,24 @@ def benchmark(model: nn.Module, size=(512, 512), batch: int = 1, device="cpu", a
     run = torch.compile(model) if compile else model
     x = torch.rand(batch, 3, *size, device=device).contiguous(memory_format=fmt)
     cuda = device.type == "cuda"
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(device)
-    times = []
+
+    def timed_pass() -> float:
+        if cuda:
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        run(x)
+        if cuda:
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - start) * 1000.0
+
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-    with _RssPeak() as sampler, torch.inference_mode(), autocast:
-        for i in range(warmup + iters):
-            if cuda:
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            run(x)
-            if cuda:
-                torch.cuda.synchronize(device)
-            if i >= warmup:
-                times.append((time.perf_counter() - start) * 1000.0)
+    with torch.inference_mode(), autocast:
+        for _ in range(warmup):        # compilation and allocator growth happen here
+            timed_pass()
+        if cuda:                       # peak memory: of the timed passes, as on the CPU
+            torch.cuda.reset_peak_memory_stats(device)
+        with _RssPeak() as sampler:
+            times = [timed_pass() for _ in range(iters)]
     median = statistics.median(times)
     return {"latency_ms": {"median": median, "p90": _percentile(times, 90)},
             "images_per_s": batch * 1000.0 / median,
