@@ -1,7 +1,7 @@
-"""``python -m mxnetseg {train,eval,predict,download,data,convert,plot} ...``"""
+"""``python -m mxnetseg {train,eval,predict,download,data,convert,plot,bench,export} ...``"""
 import sys
 
-COMMANDS = ("train", "eval", "predict", "download", "data", "convert", "plot")
+COMMANDS = ("train", "eval", "predict", "download", "data", "convert", "plot", "bench", "export")
 
 
 def main(argv=None) -> int:
@@ -25,6 +25,10 @@ def main(argv=None) -> int:
         from .download import main as run
     elif argv[0] == "plot":
         from .plot import main as run
+    elif argv[0] == "bench":
+        from .bench import main as run
+    elif argv[0] == "export":
+        from .export import main as run
     else:  # "data check ..."
         from .data.check import main as run
     return run(argv[1:])

@@ -10,6 +10,10 @@ values); a ``--config`` fills only the data keys the checkpoint lacks; ``--data`
 say where the data is. An original MXNet ``.params`` file (recognised by content) loads
 through the model's name map; it carries no config, so give --model/--backbone/--data/--dilate
 (and --aux if it has aux heads) as it was trained.
+
+``--purpose speed`` (the original's) times forward passes of a random --size input instead
+(the checkpoint is optional then: --model/--backbone suffice); ``python -m mxnetseg bench`` is
+the same code with more options.
 """
 from __future__ import annotations
 
@@ -28,7 +32,9 @@ from mxnetseg.cli import check_gpus, fail, run_cli, split_ctx   # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="mxnetseg-eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True,
+    p.add_argument("--purpose", default="score", choices=("score", "speed"),
+                   help="score a split (default), or time the model on a random input")
+    p.add_argument("--checkpoint",
                    help="checkpoint: ours (.pth) or the original's MXNet .params")
     p.add_argument("--config", help="YAML config giving model/data keys (optional)")
     p.add_argument("--model", help="model name or GluonCV zoo name, e.g. psp_resnet101_citys "
@@ -58,6 +64,8 @@ def parse_args(argv=None):
                    help="val images in samples.png (default 4)")
     p.add_argument("--force", action="store_true",
                    help="overwrite predictions / a metrics file an earlier run wrote")
+    from mxnetseg.bench import add_speed_args
+    add_speed_args(p.add_argument_group("--purpose speed"), size=(480, 480))
     return p.parse_args(argv)
 
 
@@ -212,6 +220,31 @@ def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion=
     return files
 
 
+def speed(args):
+    """The original's ``--purpose speed``: warm-up, then timed forward passes of a random input."""
+    from mxnetseg.bench import check_speed_args, speed_options
+    from mxnetseg.tools.benchmark import benchmark, summary_line
+    from mxnetseg.tools.model_source import resolve_model
+    check_speed_args(args)
+    if args.json:
+        _free_target(Path(args.json), args.force, "speed results")
+    if not (args.checkpoint or args.model):
+        fail("--purpose speed needs --model (and --backbone) or --checkpoint")
+    nclass = None
+    if args.data and not args.checkpoint:
+        from mxnetseg.data import get_dataset_class
+        nclass = get_dataset_class(args.data).NUM_CLASS
+    model, label = resolve_model(checkpoint=args.checkpoint, model=args.model,
+                                 backbone=args.backbone, nclass=nclass, aux=args.aux,
+                                 dilate=args.dilate, size=args.size, weights=False)
+    device = f"cuda:{args.ctx[0]}" if args.ctx else "cpu"
+    result = {"model": label, **benchmark(model, **speed_options(args, device))}
+    print(summary_line(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return result
+
+
 def main(argv=None):
     args = parse_args(argv)
 
@@ -220,6 +253,10 @@ def main(argv=None):
         if extra:
             fail(f"eval takes no key=value overrides (got {' '.join(extra)}); use flags or --config")
         check_gpus(args.ctx)
+        if args.purpose == "speed":
+            return speed(args)
+        if not args.checkpoint:
+            fail("--checkpoint is required to score (--purpose speed times a model without one)")
         cfg, _ = _config_for(args)
         evaluate_checkpoint(args.checkpoint, cfg, args.ctx, args.mode, args.ms, args.fusion,
                             args.save_dir, args.amp, args.json, args.force, args.plots,

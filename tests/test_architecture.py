@@ -17,7 +17,8 @@ LAYERS = {
     "api": 4, "entry": 4,
 }
 # the command-line entry points: the top, free to import each other; nothing else imports them
-ENTRY = {"train", "eval", "convert", "predict", "download", "plot", "cli", "__main__"}
+ENTRY = {"train", "eval", "convert", "predict", "download", "plot", "bench", "export", "cli",
+         "__main__"}
 # upward edges that are allowed, each a function-level import with a reason in the doc
 ALLOWED_UP = {
     # create_model(..., checkpoint=FILE) loads the weights (PyTorch or MXNet) it was given

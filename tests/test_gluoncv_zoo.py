@@ -124,7 +124,11 @@ def test_model_zoo_page_has_every_zoo_name_with_both_counts():
         assert gluoncv in counts, row[0]
         if _registered(name):
             assert counts == [gluoncv, gluoncv], row[0]
-        assert f"python -m mxnetseg download {name}" in row[0]
+        from mxnetseg.models.model_store import MODEL_SHA1
+        if name in MODEL_SHA1:
+            assert f"python -m mxnetseg download {name}" in row[0]
+        else:   # in GluonCV's zoo, but GluonCV never published its weights
+            assert "published no weights" in row[0], row[0]
 
 
 def test_eval_cli_takes_a_zoo_name_and_its_dataset(tmp_path):

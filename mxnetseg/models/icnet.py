@@ -58,8 +58,9 @@ class ICHead(nn.Module):
 
 
 def _fraction(size, div):
-    """GluonCV's ``height // div`` target, at least 1 pixel for tiny inputs."""
-    return tuple(max(1, s // div) for s in size)
+    """GluonCV's ``height // div`` target, at least 1 pixel for tiny inputs. Plain ints: the
+    ONNX exporter can then turn the pyramid pooling on this map into fixed pooling."""
+    return tuple(max(1, int(s) // div) for s in size)
 
 
 @register_model("ICNet", aliases=("icnet",))
