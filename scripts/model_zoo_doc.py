@@ -1,7 +1,7 @@
 """Write docs/model_zoo.md from the registry, the original's measured parameter counts
 (tests/fixtures/original_counts.json) and the MXNet parity fixtures (tests/fixtures/mxnet);
 its GluonCV table from the zoo (mxnetseg.models.gluoncv_zoo), GluonCV's measured counts
-(tests/fixtures/gluoncv_counts.json) and the GluonCV parity fixtures (tests/fixtures/gluoncv).
+(tests/fixtures/gluoncv_counts.json) and the GluonCV parity fixtures (tests/fixtures/gcv).
 
     python scripts/model_zoo_doc.py            # rewrites docs/model_zoo.md
 
@@ -137,7 +137,7 @@ def gluoncv_table():
              "heads GluonCV's checkpoints hold. *Parity*: max difference of our outputs (main "
              "and aux) from GluonCV's relative to GluonCV's largest output, same seeded weights "
              "written as a GluonCV `.params` file, eval mode, 64x64 input; one fixture per "
-             "architecture family (`tests/fixtures/gluoncv`), named in the cell. pixAcc / mIoU "
+             "architecture family (`tests/fixtures/gcv`), named in the cell. pixAcc / mIoU "
              "(%) are GluonCV's published numbers for the checkpoint (its model-zoo page; VOC: "
              "mIoU of the VOC 2012 test server, no pixAcc; – = not published). Evaluate with "
              "`--ms` for GluonCV's multi-scale protocol.", "",

@@ -57,7 +57,7 @@ def run_fixture(tag, tmp_dir):
 
 
 # --- GluonCV's model zoo (fixtures of scripts/parity/gluoncv.py) ---------------------------
-GLUONCV_FIX = Path(__file__).parent / "fixtures" / "gluoncv"
+GLUONCV_FIX = Path(__file__).parent / "fixtures" / "gcv"
 
 
 def gluoncv_fixture_tags():

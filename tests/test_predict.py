@@ -295,7 +295,7 @@ def test_zoo_params_on_a_folder_and_a_video(tmp_path, capsys):
     """A GluonCV zoo .params (fcn_resnet50_voc's names, seeded weights, as the zoo parity test
     writes it) with --model ZOO_NAME alone: photos and a short video end to end."""
     import json
-    fix = FIX.parent / "gluoncv" / "gcv_fcn.json"
+    fix = FIX.parent / "gcv" / "gcv_fcn.json"
     data = json.loads(fix.read_text())
     arrays = {n: seeded_array(n, tuple(s)) for n, s, _ in data["params"]}
     params = write_params(tmp_path / "fcn_resnet50_voc.params", arrays)

@@ -19,6 +19,7 @@ The common options (``backbone``, ``aux``, ``dilate``, ``norm_layer``, ``pretrai
 """
 from __future__ import annotations
 
+import abc
 import inspect
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -51,7 +52,7 @@ _COMMON = (("backbone", None), ("aux", False), ("dilate", False), ("norm_layer",
            ("pretrained_base", False), ("output_stride", None))
 
 
-class SegmentationModel(nn.Module):
+class SegmentationModel(nn.Module, metaclass=abc.ABCMeta):
     """Backbone + head + optional aux heads; ``forward`` = ``heads(features(x))``, each output
     resized (bilinear, align_corners) to the input size, main output first.
 
@@ -87,9 +88,9 @@ class SegmentationModel(nn.Module):
             return fixed_output_stride(type(self).__name__, self.fixed_stride, output_stride)
         return dilated_output_stride(dilate, output_stride)
 
+    @abc.abstractmethod
     def build(self, nclass: int, aux: bool, norm, trunk: Trunk) -> None:
         """Set ``self.backbone``, ``self.head`` and (with ``aux``) ``self.aux_head``."""
-        raise NotImplementedError(f"{type(self).__name__} must define build()")
 
     def features(self, x: torch.Tensor):
         return self.backbone(x)

@@ -53,12 +53,6 @@ class SegLoss:
             return list(w)
         return [float(w)] * n_aux
 
-    def pixel_loss(self, logits, target):
-        raise NotImplementedError
-
-    def mean_loss(self, logits, target):
-        raise NotImplementedError
-
     def single(self, logits, target, n_valid=None, world_size: int = 1):
         """This loss on one output, normalised as ``norm`` says."""
         if not self.pixelwise:

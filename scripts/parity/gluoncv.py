@@ -5,9 +5,9 @@ the project's; the package never imports this file:
 
     /tmp/mxvenv/bin/python scripts/parity/gluoncv.py counts tests/fixtures/gluoncv_counts.json \
         [NAME ...]
-    /tmp/mxvenv/bin/python scripts/parity/gluoncv.py fixture tests/fixtures/gluoncv \
+    /tmp/mxvenv/bin/python scripts/parity/gluoncv.py fixture tests/fixtures/gcv \
         TAG NAME [crop=64] [step=2]
-    /tmp/mxvenv/bin/python scripts/parity/gluoncv.py refresh tests/fixtures/gluoncv
+    /tmp/mxvenv/bin/python scripts/parity/gluoncv.py refresh tests/fixtures/gcv
 
 ``counts`` builds each zoo name (all of them without NAME) with
 ``gluoncv.model_zoo.get_model(name, pretrained=False, pretrained_base=False)``, one fresh
