@@ -81,10 +81,11 @@ def _resolve_resume(cfg) -> Path:
 
 
 def _worker_init(_):
-    # the main process handles Ctrl-C / SIGTERM (it saves a checkpoint, then shuts workers down)
+    # Ctrl-C reaches the whole process group: the main process handles it (it saves a
+    # checkpoint, then shuts the workers down). SIGTERM keeps its default: it is how the
+    # workers are stopped at exit.
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # one torch thread per worker (OpenCV's one comes from the main process, see _loader)
     torch.set_num_threads(1)
 
@@ -254,8 +255,9 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
               "log": str(logger.path) if dinfo.main else None}
     stop = False
     bad_steps = 0   # non-finite steps in a row (skipped batches, or fp16 steps the scaler dropped)
+    signals = StopSignals()
     try:
-        with StopSignals() as signals:
+        with signals:
             for epoch in range(start_epoch, cfg.epochs):
                 net.train()
                 train_set.set_epoch(epoch)
@@ -341,6 +343,14 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
                 if stop:
                     logger.info(f"stopped at iteration {step} (stop_at); resume with resume: {last_path}")
                     break
+    except RuntimeError as err:
+        # a SIGTERM sent to the whole process group also ends the loader's workers: while a
+        # stop was asked for, that is the interruption, not a failure
+        if not signals.signum:
+            raise
+        checkpoint(last_path)
+        logger.info(f"interrupted at iteration {step}; saved {last_path}")
+        raise TrainingInterrupted(signals.signum, last_path, step) from None
     except DataError as err:
         # a bad file found mid-run: keep the work done so far, then report the file
         checkpoint(last_path, collective=False)
