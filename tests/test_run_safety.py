@@ -191,3 +191,31 @@ def test_preflight_fails_before_training_and_writes_nothing(toy_with_bad_image, 
     with pytest.raises(DataError, match="pre-flight"):
         train(_cfg(toy_with_bad_image, tmp_path / "w", preflight=True, stop_at=2))
     assert not list((tmp_path / "w").rglob("*.pth"))
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_process_group_with_loader_workers(toy_root, tmp_path):
+    """A cluster's SIGTERM reaches every process of the job: the workers die with it, the main
+    process still saves a resumable checkpoint, exits 143, and leaves no process behind."""
+    import subprocess
+    import sys
+    import yaml
+    from conftest import REPO
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump({**TINY, "data_root": str(toy_root), "workers": 2,
+                                        "ckpt_dir": str(tmp_path / "w"), "epochs": 50}))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled"}
+    proc = subprocess.Popen([sys.executable, "-m", "mxnetseg", "train", "--config",
+                             str(cfg_path)], cwd=tmp_path, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(3000):
+        logs = list((tmp_path / "w").rglob("*.log"))
+        if logs and any(r.get("step", 0) >= 1 for r in read_run_log(logs[0])):
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "resume with: python -m mxnetseg train" in err
+    ckpt, = (tmp_path / "w").rglob("*.pth")
+    assert torch.load(ckpt, weights_only=True)["step"] >= 1
