@@ -10,7 +10,15 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Iterable, Optional
 
-__all__ = ["Registry", "UnknownNameError"]
+__all__ = ["Registry", "UnknownNameError", "did_you_mean"]
+
+
+def did_you_mean(name, candidates, rename=None) -> str:
+    """`` Did you mean 'a' or 'b'?`` for the (up to 3) candidates close to ``name``
+    (case-insensitive), each shown as ``rename(candidate)`` when given; "" when none is."""
+    close = difflib.get_close_matches(str(name).lower(), list(candidates), n=3, cutoff=0.5)
+    shown = list(dict.fromkeys(rename(c) if rename else c for c in close))
+    return f" Did you mean {' or '.join(map(repr, shown))}?" if shown else ""
 
 
 class UnknownNameError(KeyError):
@@ -63,9 +71,7 @@ class Registry:
         self._load()
         key = str(name).lower()
         if key not in self._lookup:
-            close = difflib.get_close_matches(key, list(self._lookup), n=3, cutoff=0.5)
-            names = list(dict.fromkeys(self._lookup[c] for c in close))
-            hint = f" Did you mean {' or '.join(map(repr, names))}?" if names else ""
+            hint = did_you_mean(key, self._lookup, self._lookup.get)
             raise self.error(f"unknown {self.kind} {name!r}.{hint} Available {self.kind}s: "
                              f"{', '.join(sorted(self._items, key=str.lower))} (names are "
                              f"case-insensitive).")

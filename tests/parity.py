@@ -38,15 +38,22 @@ def model_from_spec(spec):
     return create_model(spec["model"], spec["nclass"], **kwargs).eval()
 
 
+def _seeded_arrays(params):
+    """The seeded weights of a fixture's [[name, shape, sum], ...], each checked against the
+    sum the generator recorded."""
+    arrays = {}
+    for name, shape, total in params:
+        arrays[name] = seeded_array(name, tuple(shape))
+        assert abs(arrays[name].astype(np.float64).sum() - total) <= 1e-6 * max(1, abs(total)), \
+            f"{name}: seeded values differ from the fixture's (seeded_array out of sync?)"
+    return arrays
+
+
 def run_fixture(tag, tmp_dir):
     """(our outputs, the original's outputs) for fixture ``tag``, our model loaded from a
     ``.params`` file holding the seeded weights under the original's names."""
     data = json.loads((FIX / f"{tag}.json").read_text())
-    arrays = {}
-    for name, shape, total in data["params"]:
-        arrays[name] = seeded_array(name, tuple(shape))
-        assert abs(arrays[name].astype(np.float64).sum() - total) <= 1e-6 * max(1, abs(total)), \
-            f"{name}: seeded values differ from the fixture's (seeded_array out of sync?)"
+    arrays = _seeded_arrays(data["params"])
     path = write_params(Path(tmp_dir) / f"{tag}.params", arrays)
     model = model_from_spec(data["spec"])
     load_model_weights(model, path)
@@ -68,11 +75,7 @@ def seeded_gluoncv_file(tag, tmp_dir):
     """(fixture spec, path): the fixture's seeded weights written as GluonCV's
     ``save_parameters`` file (its names, no arg:/aux: prefixes)."""
     data = json.loads((GLUONCV_FIX / f"{tag}.json").read_text())
-    arrays = {}
-    for name, shape, total in data["params"]:
-        arrays[name] = seeded_array(name, tuple(shape))
-        assert abs(arrays[name].astype(np.float64).sum() - total) <= 1e-6 * max(1, abs(total)), \
-            f"{name}: seeded values differ from the fixture's (seeded_array out of sync?)"
+    arrays = _seeded_arrays(data["params"])
     return data["spec"], write_params(Path(tmp_dir) / f"{tag}.params", arrays)
 
 

@@ -7,7 +7,6 @@ and resnet50/101/152 to v1s. timm's dilation schedule for ``output_stride=8`` eq
 """
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import timm
 import torch
 import torch.nn as nn
 
+from ..registry import did_you_mean
 from .layers import ModelConfigError, get_norm_layer
 
 __all__ = ["ResNetBackbone", "MobileNetV2Backbone", "list_backbones", "load_backbone_weights",
@@ -42,9 +42,7 @@ def list_backbones() -> list[str]:
 def _timm_name(name: str) -> str:
     key = str(name).lower()
     if key not in BACKBONES:
-        close = difflib.get_close_matches(key, list(BACKBONES), n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ModelConfigError(f"unknown backbone {name!r}.{hint} "
+        raise ModelConfigError(f"unknown backbone {name!r}.{did_you_mean(key, BACKBONES)} "
                                f"Available: {', '.join(list_backbones())}")
     return BACKBONES[key]
 

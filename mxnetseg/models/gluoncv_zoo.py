@@ -10,8 +10,9 @@ None where it published none. The ``_int8`` entries are left out (quantised grap
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
+
+from ..registry import did_you_mean
 
 __all__ = ["ZooSpec", "ZOO", "zoo_spec", "is_zoo_name", "list_zoo"]
 
@@ -126,8 +127,7 @@ def zoo_spec(name) -> ZooSpec:
     key = str(name).lower()
     if key not in ZOO:
         from . import UnknownModelError
-        close = difflib.get_close_matches(key, list(ZOO), n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise UnknownModelError(f"unknown GluonCV zoo model {name!r}.{hint} Zoo models: "
+        raise UnknownModelError(f"unknown GluonCV zoo model {name!r}.{did_you_mean(key, ZOO)} "
+                                f"Zoo models: "
                                 f"{', '.join(sorted(ZOO))}.")
     return ZOO[key]

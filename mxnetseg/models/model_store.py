@@ -9,7 +9,6 @@ rest of the package so that any layer may use it.
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import shutil
@@ -18,6 +17,8 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+
+from ..registry import did_you_mean
 
 __all__ = ["MODEL_SHA1", "DEFAULT_REPO_URL", "ModelStoreError", "cache_dir", "repo_url",
            "file_name", "model_url", "cached_file", "get_model_file", "download_model",
@@ -81,9 +82,7 @@ def _sha1(name: str) -> str:
     if key in _NO_WEIGHTS:
         raise ModelStoreError(f"GluonCV published no trained weights for {name!r}; train it or "
                               f"pick one of: {', '.join(MODEL_SHA1)}")
-    close = difflib.get_close_matches(key, list(MODEL_SHA1), n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-    raise ModelStoreError(f"no pretrained weights named {name!r}.{hint} "
+    raise ModelStoreError(f"no pretrained weights named {name!r}.{did_you_mean(key, MODEL_SHA1)} "
                           f"Available: {', '.join(MODEL_SHA1)}.")
 
 
