@@ -24,7 +24,7 @@ if __package__ in (None, ""):   # run as a plain script, like train.py / eval.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "mxnetseg"
 
-from mxnetseg.cli import check_gpus, fail, run_cli   # noqa: E402
+from mxnetseg.cli import add_model_source_args, check_gpus, fail, run_cli   # noqa: E402
 
 
 def add_speed_args(p: argparse.ArgumentParser, size=(512, 512)) -> None:
@@ -43,14 +43,8 @@ def add_speed_args(p: argparse.ArgumentParser, size=(512, 512)) -> None:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="mxnetseg-bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="registered model name, or a GluonCV zoo name")
-    p.add_argument("--backbone", help="backbone (default: the model's)")
-    p.add_argument("--checkpoint", help="ours (.pth) or an MXNet .params (with --model ...)")
-    p.add_argument("--nclass", type=int, help="classes (default: the checkpoint's, else 19)")
-    p.add_argument("--aux", action=argparse.BooleanOptionalAction, default=None,
-                   help="build the aux heads too")
-    p.add_argument("--dilate", action=argparse.BooleanOptionalAction, default=None,
-                   help="output stride 8 (--dilate) or 32")
+    add_model_source_args(p, "registered model name (random weights, 19 classes unless "
+                             "--nclass), or a GluonCV zoo name")
     p.add_argument("--all", action="store_true",
                    help="every registered model at its default backbone -> a markdown table")
     p.add_argument("--out", help="with --all: write the markdown table here")

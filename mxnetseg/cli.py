@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["fail", "run_cli", "UserError", "split_ctx", "check_gpus"]
+__all__ = ["fail", "run_cli", "UserError", "split_ctx", "check_gpus", "add_model_source_args"]
 
 
 class UserError(Exception):
@@ -31,6 +31,23 @@ def _user_errors():
 def _message(err: BaseException) -> str:
     from .tools.runguard import own_message
     return own_message(err)
+
+
+def add_model_source_args(p, model_help: str) -> None:
+    """The flags that name a model for ``predict``, ``bench`` and ``export``: a checkpoint (ours,
+    the original's or a GluonCV ``.params``), a zoo name, or a model name with its options."""
+    import argparse
+    p.add_argument("--checkpoint", help="ours (.pth), the original's MXNet .params (with "
+                                        "--model/--backbone/--nclass), or a GluonCV zoo .params "
+                                        "(with --model ZOO_NAME)")
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--backbone", help="backbone of a model name or .params file (default: the "
+                                      "checkpoint's / the model's)")
+    p.add_argument("--nclass", type=int, help="classes of a .params file or a bare model")
+    p.add_argument("--aux", action=argparse.BooleanOptionalAction, default=None,
+                   help="with aux heads (as a .params file was saved)")
+    p.add_argument("--dilate", action=argparse.BooleanOptionalAction, default=None,
+                   help="output stride 8 (--dilate) or 32")
 
 
 def split_ctx(values):

@@ -22,22 +22,14 @@ if __package__ in (None, ""):   # run as a plain script, like train.py / eval.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "mxnetseg"
 
-from mxnetseg.cli import fail, run_cli   # noqa: E402
+from mxnetseg.cli import add_model_source_args, fail, run_cli   # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="mxnetseg-export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", help="ours (.pth), an MXNet .params (with --model ...), "
-                                        "or a GluonCV zoo name")
-    p.add_argument("--model", help="GluonCV zoo name (alone: its published weights), or a "
-                                   "registered model name (alone: random weights)")
-    p.add_argument("--backbone", help="backbone (default: the checkpoint's / the model's)")
-    p.add_argument("--nclass", type=int, help="classes of a .params file or a bare model")
-    p.add_argument("--aux", action=argparse.BooleanOptionalAction, default=None,
-                   help="the .params file has aux heads (they are not exported)")
-    p.add_argument("--dilate", action=argparse.BooleanOptionalAction, default=None,
-                   help="output stride 8 (--dilate) or 32")
+    add_model_source_args(p, "GluonCV zoo name (alone: its published weights), or a registered "
+                             "model name (alone: random weights); aux heads are never exported")
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument("--size", type=int, nargs=2, default=[512, 512], metavar=("H", "W"),
                    help="input height and width traced (default 512 512)")

@@ -29,7 +29,7 @@ if __package__ in (None, ""):   # run as a plain script, like train.py / eval.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "mxnetseg"
 
-from mxnetseg.cli import fail, run_cli   # noqa: E402
+from mxnetseg.cli import add_model_source_args, fail, run_cli   # noqa: E402
 
 _JPEG = {".jpg", ".jpeg"}
 
@@ -37,15 +37,8 @@ _JPEG = {".jpg", ".jpeg"}
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="mxnetseg-predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", help="ours (.pth), an MXNet .params, or omit with a zoo --model")
-    p.add_argument("--model", help="GluonCV zoo name (alone: its published weights), or our "
-                                   "model name for a .params file")
-    p.add_argument("--backbone", help="backbone of a .params file of ours")
-    p.add_argument("--nclass", type=int, help="class count of a .params file of ours")
-    p.add_argument("--aux", action=argparse.BooleanOptionalAction, default=None,
-                   help="the .params file has aux heads")
-    p.add_argument("--dilate", action=argparse.BooleanOptionalAction, default=None,
-                   help="dilated backbone (output stride 8)")
+    add_model_source_args(p, "GluonCV zoo name (alone: its published weights), or our model "
+                             "name for a .params file")
     p.add_argument("--data", help="dataset whose class names/palette to use (default: the "
                                   "checkpoint's)")
     p.add_argument("--input", required=True, help="image, folder, glob, .txt list or video")
