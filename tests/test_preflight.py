@@ -10,7 +10,7 @@ from PIL import Image
 
 from mxnetseg.data import DataError, get_dataset, list_datasets
 from mxnetseg.data.preflight import preflight, preflight_problems
-from test_datasets import HAS_COCO, HAS_SCIPY, SPECS
+from test_datasets import SPECS
 
 
 def _tree(root, n=6, h=20, w=30):
