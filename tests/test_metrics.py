@@ -36,7 +36,7 @@ def test_hand_computed_with_ignore():
     label = torch.tensor([[[0, 0, 1], [1, 2, -1]]])
     pred = torch.tensor([[[0, 1, 1], [1, 0, 2]]])   # the 2 sits on an ignored pixel
     m = SegmentationMetric(3)
-    m.update(pred, label)
+    m.update(label, pred)
     pix_acc, miou = m.get()
     assert pix_acc == 3 / (EPS + 5)
     iou = np.array([1 / (EPS + 3), 2 / (EPS + 3), 0.0])
@@ -53,7 +53,7 @@ def test_absent_class_gluoncv_vs_present():
     label = torch.tensor([[0, 0, 1, 1]])
     pred = torch.tensor([[0, 1, 1, 1]])
     m = SegmentationMetric(4)            # classes 2 and 3 never appear
-    m.update(pred, label)
+    m.update(label, pred)
     s = m.summary()
     assert s['mIoU'] == pytest.approx((1 / 2 + 2 / 3) / 4)         # GluonCV: absent = 0
     assert s['mIoU_present'] == pytest.approx((1 / 2 + 2 / 3) / 2)
@@ -65,12 +65,12 @@ def test_all_correct_and_logits_input():
     logits = torch.randn(2, 5, 7, 9, generator=g)
     label = logits.argmax(1)
     m = SegmentationMetric(5)
-    m.update(logits, label)
+    m.update(label, logits)
     pix_acc, miou = m.get()
     assert pix_acc == pytest.approx(1.0) and miou == pytest.approx(1.0)
     # (K,H,W) logits against an (H,W) label work too
     m2 = SegmentationMetric(5)
-    m2.update(logits[0], label[0])
+    m2.update(label[0], logits[0])
     assert m2.get()[0] == pytest.approx(1.0)
 
 
@@ -81,8 +81,8 @@ def test_accumulation_equals_one_update_and_gluoncv():
     labels[2][:] = np.where(labels[2] == 5, -1, labels[2])   # a class missing from one batch
     many, one = SegmentationMetric(6), SegmentationMetric(6)
     for p, t in zip(preds, labels):
-        many.update(torch.from_numpy(p), torch.from_numpy(t))
-    one.update(torch.from_numpy(np.concatenate(preds)), torch.from_numpy(np.concatenate(labels)))
+        many.update(torch.from_numpy(t), torch.from_numpy(p))
+    one.update(torch.from_numpy(np.concatenate(labels)), torch.from_numpy(np.concatenate(preds)))
     np.testing.assert_array_equal(many.confusion, one.confusion)
     assert many.get() == one.get()
     ref = _gluoncv_reference(preds, labels, 6)
@@ -100,17 +100,17 @@ def test_reset_and_empty():
 def test_out_of_range_label_raises_naming_values():
     m = SegmentationMetric(3)
     with pytest.raises(ValueError, match=r'255'):
-        m.update(torch.tensor([[0, 1, 2]]), torch.tensor([[0, 255, 2]]))
+        m.update(torch.tensor([[0, 255, 2]]), torch.tensor([[0, 1, 2]]))
     with pytest.raises(ValueError, match=r'\[3\]'):
-        m.update(torch.tensor([[0, 3, 2]]), torch.tensor([[0, 1, 2]]))   # bad index prediction
+        m.update(torch.tensor([[0, 1, 2]]), torch.tensor([[0, 3, 2]]))   # bad index prediction
     with pytest.raises(ValueError, match='shape'):
-        m.update(torch.zeros(1, 2, 2, dtype=torch.long), torch.zeros(1, 3, 3, dtype=torch.long))
+        m.update(torch.zeros(1, 3, 3, dtype=torch.long), torch.zeros(1, 2, 2, dtype=torch.long))
     assert m.confusion.sum() == 0     # nothing from the failed calls was counted
 
 
 def test_table_format():
     m = SegmentationMetric(2)
-    m.update(torch.tensor([[0, 1]]), torch.tensor([[0, 0]]))
+    m.update(torch.tensor([[0, 0]]), torch.tensor([[0, 1]]))
     lines = m.table(['road', 'sidewalk']).splitlines()
     assert lines[0] == 'class  0 road     ==> IoU 50.00'
     assert lines[1] == 'class  1 sidewalk ==> IoU 0.00'
@@ -140,7 +140,7 @@ def test_mIoU_present_matches_cityscapes_definition_random():
     pred = np.where(rng.random(gt.shape) < 0.6, gt, rng.choice(pred_classes, size=gt.shape))
     pred[pred < 0] = 0
     m = SegmentationMetric(k)
-    m.update(torch.from_numpy(pred), torch.from_numpy(gt))
+    m.update(torch.from_numpy(gt), torch.from_numpy(pred))
     # official recipe over k+1 ids where id k stands for every ignoreInEval id
     g, p = np.where(gt < 0, k, gt), pred
     conf = np.bincount(g.ravel() * (k + 1) + p.ravel(), minlength=(k + 1) ** 2)
@@ -168,7 +168,7 @@ def test_cityscapes_real_frame_against_official_recipe(pred_dir):
     conf = np.bincount(gt_ids[keep] * 34 + pred_ids[keep], minlength=34 * 34).reshape(34, 34)
     expected = _cityscapes_official_miou(conf, evaluated)
     m = SegmentationMetric(19)
-    m.update(torch.from_numpy(lut[pred_ids]), torch.from_numpy(lut[gt_ids]))   # void pred = miss
+    m.update(torch.from_numpy(lut[gt_ids]), torch.from_numpy(lut[pred_ids]))   # void pred = miss
     assert m.summary()['mIoU_present'] == pytest.approx(expected, abs=1e-12)
     if pred_dir == 'results_identity':
         assert expected == 1.0
@@ -191,7 +191,7 @@ def test_ade20k_sample_data(pred_dir):
     preds = [_load(root / pred_dir / f.name).astype(np.int64) for f in ann]
     m = SegmentationMetric(150)
     for p, t in zip(preds, labels):      # reduce_zero_label: 0 -> ignore (-1), k -> k-1
-        m.update(torch.from_numpy(p - 1), torch.from_numpy(t - 1))
+        m.update(torch.from_numpy(t - 1), torch.from_numpy(p - 1))
     pix_acc, miou = m.get()
     ref_acc, ref_miou = _ade_official(preds, labels)
     assert pix_acc == pytest.approx(ref_acc, abs=1e-12)
@@ -213,7 +213,7 @@ def test_voc_deeplabv3plus_samples_fcn_score():
         pred = _load(root / f'{i}_pred.png').astype(np.int64)
         keep = gt < 255                    # VOCevalseg / FCN score.py: skip void
         hist += np.bincount(21 * gt[keep] + pred[keep], minlength=441).reshape(21, 21)
-        m.update(torch.from_numpy(pred), torch.from_numpy(np.where(gt == 255, -1, gt)))
+        m.update(torch.from_numpy(np.where(gt == 255, -1, gt)), torch.from_numpy(pred))
     with np.errstate(invalid='ignore', divide='ignore'):
         iu = np.diag(hist) / (hist.sum(1) + hist.sum(0) - np.diag(hist))
     s = m.summary()
@@ -227,11 +227,11 @@ def test_accelerator_path_on_cpu_matches_and_defers_errors():
     pred, label = rng.integers(0, 4, (2, 9, 9)), rng.integers(-1, 4, (2, 9, 9))
     host, queued = SegmentationMetric(4), SegmentationMetric(4)
     queued._host_devices = ()            # scatter_add histogram, check deferred to get()
-    host.update(torch.from_numpy(pred), torch.from_numpy(label))
-    queued.update(torch.from_numpy(pred), torch.from_numpy(label))
+    host.update(torch.from_numpy(label), torch.from_numpy(pred))
+    queued.update(torch.from_numpy(label), torch.from_numpy(pred))
     np.testing.assert_array_equal(host.confusion, queued.confusion)
     label[0, 0, 0], label[1, 2, 3] = 255, 7
-    queued.update(torch.from_numpy(pred), torch.from_numpy(label))      # no sync, no raise yet
+    queued.update(torch.from_numpy(label), torch.from_numpy(pred))      # no sync, no raise yet
     with pytest.raises(ValueError, match='smallest 7, largest 255'):
         queued.get()
 
@@ -240,7 +240,7 @@ def test_all_reduce_single_process(tmp_path):
     dist = torch.distributed
     m = SegmentationMetric(3)
     m.all_reduce()                       # not initialised: no-op
-    m.update(torch.tensor([[0, 1, 2]]), torch.tensor([[0, 1, 1]]))
+    m.update(torch.tensor([[0, 1, 1]]), torch.tensor([[0, 1, 2]]))
     before = m.get()
     dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}',
                             rank=0, world_size=1)
@@ -251,3 +251,28 @@ def test_all_reduce_single_process(tmp_path):
     finally:
         dist.destroy_process_group()
     assert m.get() == before and empty.confusion.sum() == 0
+
+
+def test_gluoncv_usage_ported_verbatim():
+    """GluonCV's scripts/segmentation/train.py validation loop, with mx -> torch: labels first,
+    predictions second, one entry per device; keywords name them the same way."""
+    nclass, g = 5, torch.Generator().manual_seed(3)
+    data_logits = torch.randn(4, nclass, 9, 7, generator=g)
+    target = torch.randint(-1, nclass, (4, 9, 7), generator=g)
+    metric = SegmentationMetric(nclass)
+    # outputs = self.evaluator(data); outputs = [x[0] for x in outputs]
+    outputs = [x for x in data_logits.chunk(2)]
+    # targets = mx.gluon.utils.split_and_load(target, args.ctx, even_split=False)
+    targets = list(target.chunk(2))
+    metric.update(targets, outputs)
+    pixAcc, mIoU = metric.get()
+    ref_acc, ref_miou = _gluoncv_reference([o.argmax(1).numpy() for o in outputs],
+                                           [t.numpy() for t in targets], nclass)
+    assert (pixAcc, mIoU) == pytest.approx((ref_acc, ref_miou), abs=1e-12)
+
+    by_name = SegmentationMetric(nclass)
+    by_name.update(preds=data_logits, labels=target)
+    assert by_name.get() == pytest.approx((pixAcc, mIoU), abs=1e-12)
+    with pytest.raises(ValueError, match='2 label arrays but 1 prediction'):
+        metric.update(targets, outputs[:1])
+

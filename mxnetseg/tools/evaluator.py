@@ -227,7 +227,7 @@ class Evaluator:
         bar = tqdm(self._loader(), desc='eval', dynamic_ncols=True)
         for image, label in bar:
             pred = self.predict(image)
-            self.metric.update(pred[None], label.to(self.device, non_blocking=True))
+            self.metric.update(label.to(self.device, non_blocking=True), pred[None])
             if len(self.samples) < keep:
                 self.samples.append((image[0], label[0], pred.cpu()))
             bar.set_postfix_str('PA: %.4f  mIoU: %.4f' % self.metric.get())

@@ -50,11 +50,25 @@ class SegmentationMetric:
         big = torch.iinfo(torch.int64).max
         self._bad = torch.tensor([0, big, -big], dtype=torch.int64, device=device)
 
+    def update(self, labels, preds) -> None:
+        """Add a batch, in GluonCV's order: ``update(labels, preds)`` (keywords work too).
+
+        `labels`: (N,H,W) or (H,W) int, `ignore_index` = skip. `preds`: logits with the class
+        axis at dim -3 ((N,K,H,W) or (K,H,W)), or class indices shaped like the labels. Either
+        may be a list/tuple (one entry per device, as GluonCV's scripts pass them), paired in
+        order. Anything array-like (numpy, torch) is accepted."""
+        if isinstance(labels, (list, tuple)) or isinstance(preds, (list, tuple)):
+            labels = labels if isinstance(labels, (list, tuple)) else [labels]
+            preds = preds if isinstance(preds, (list, tuple)) else [preds]
+            if len(labels) != len(preds):
+                raise ValueError(f'{len(labels)} label arrays but {len(preds)} prediction arrays')
+            for label, pred in zip(labels, preds):
+                self._update(torch.as_tensor(label), torch.as_tensor(pred))
+            return
+        self._update(torch.as_tensor(labels), torch.as_tensor(preds))
+
     @torch.no_grad()
-    def update(self, pred: torch.Tensor, label: torch.Tensor) -> None:
-        """Add a batch. `pred`: class indices shaped like `label`, or logits with the class axis
-        at dim -3 ((N,K,H,W) or (K,H,W)). `label`: (N,H,W) or (H,W) int, `ignore_index` = skip."""
-        pred, label = torch.as_tensor(pred), torch.as_tensor(label)
+    def _update(self, label: torch.Tensor, pred: torch.Tensor) -> None:
         if self._hist is None:
             self._init_state(self.device if self.device is not None else label.device)
         device = self._hist.device

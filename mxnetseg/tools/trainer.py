@@ -116,7 +116,7 @@ def validate(model, loader, criterion, nclass, dinfo, cfg, show=True, samples=No
             outputs = model(image)
         loss_sum += criterion(outputs, label)
         batches += 1
-        metric.update(outputs[0].float(), label)
+        metric.update(label, outputs[0].float())
         if samples is not None and len(samples) < keep:
             preds = outputs[0].argmax(dim=1)
             for i in range(min(keep - len(samples), len(image))):
