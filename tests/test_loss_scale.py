@@ -210,3 +210,18 @@ def test_reported_value_is_gluoncvs():
         assert not shown.requires_grad and loss.requires_grad
     # it is not the objective: the valid-pixel mean is larger (ignored pixels are not zeros)
     assert MixSoftmaxCrossEntropy(aux_weight=AUX_W)((main, aux), y).item() > want * 1.2
+
+
+# the GPUs (ctx) of each wandb run config in the original's initial commit (1e0a4e8)
+RUN_GPUS = {"silver-brook-24": 4, "effortless-dust-25": 4, "pretty-surf-1": 4,
+            "neapolitan-pastry-1": 8, "glad-voice-1": 8, "peachy-snow-4": 8, "smart-valley-12": 8,
+            "fearless-firefly-5": 8, "robust-pine-18": 8, "hopeful-snowflake-1": 4,
+            "grateful-vortex-8": 4, "comfy-dew-31": 8}
+
+
+def test_run_configs_carry_their_gpu_count():
+    from pathlib import Path
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for name, gpus in RUN_GPUS.items():
+        cfg = load_config(configs / f"{name}.yaml", {}, check_names=False)
+        assert (cfg.loss_norm, cfg.original_gpus) == ("original", gpus), name
