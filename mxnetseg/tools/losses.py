@@ -95,6 +95,14 @@ class SegLoss:
                               f"set bs_train to a multiple of {gpus} or change original_gpus")
         return [p // (total // gpus) for p in sample_positions(local_batch, world, rank)]
 
+    def _group_index(self, local_batch, world, rank, device):
+        # kept per layout: no host-to-device copy in every training step
+        cache = self.__dict__.setdefault("_index_cache", {})
+        key = (local_batch, world, rank, self.original_gpus, str(device))
+        if key not in cache:
+            cache[key] = torch.tensor(self.groups(local_batch, world, rank), device=device)
+        return cache[key]
+
     def batch_counts(self, target, world: int = 1, rank: int = 0):
         """This process's share (to be summed over processes) of the valid-pixel counts the
         scale needs: ``valid_mean``: [valid pixels]; ``original``: valid pixels per original
@@ -104,7 +112,7 @@ class SegLoss:
         valid = (target != self.ignore_index).flatten(1).sum(1)
         if self.norm == "valid_mean":
             return valid.sum().reshape(1)
-        group = torch.tensor(self.groups(target.shape[0], world, rank), device=valid.device)
+        group = self._group_index(target.shape[0], world, rank, valid.device)
         counts = torch.zeros(self.original_gpus or world, dtype=valid.dtype, device=valid.device)
         return counts.index_add_(0, group, valid)
 
@@ -147,7 +155,7 @@ class SegLoss:
         if self.original_scale == "image_pixels":
             # world x sum_i mean_pixels / B, and B = local batch x world
             return per_image.sum() / per_pixel.shape[1] / target.shape[0], shown
-        group = torch.tensor(self.groups(target.shape[0], world_size, rank), device=counts.device)
+        group = self._group_index(target.shape[0], world_size, rank, counts.device)
         return (per_image / counts[group].clamp_min(1)).sum() / target.shape[0], shown
 
     def _per_group(self, logits, target, world, rank):
