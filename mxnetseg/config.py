@@ -86,7 +86,8 @@ class Config:
     seed: int = 0
     amp: Optional[str] = None               # null | bf16 | fp16 (fp16 only on GPU)
     channels_last: bool = False
-    loss_norm: str = "valid_mean"           # or "original": MXNet's gradient scale (its LRs)
+    loss_norm: str = "original"             # the original's gradient scale (its LRs); or valid_mean
+    original_gpus: Optional[int] = None     # GPUs of the original run (loss_norm original); null: ours
     criterion: Any = None                   # null: softmax CE; focal | {name: focal, gamma: 2} |
     #                                         [{name: ce, weight: 1}, {name: dice, weight: 0.5}]
     ckpt_dir: str = "weights"               # checkpoints go to <ckpt_dir>/<model>/
@@ -118,6 +119,15 @@ class Config:
         _choice("wandb_mode", self.wandb_mode, (None, "online", "offline", "disabled"))
         _choice("nan_policy", self.nan_policy, ("stop", "skip"))
         criterion_terms(self.criterion)
+        if self.original_gpus is not None:
+            if isinstance(self.original_gpus, bool) or not isinstance(self.original_gpus, int) \
+                    or self.original_gpus < 1:
+                raise ConfigError(f"original_gpus must be a positive integer (the original run's "
+                                  f"GPU count) or null, got {self.original_gpus!r}")
+            if self.bs_train % self.original_gpus:
+                raise ConfigError(f"bs_train ({self.bs_train}) must divide evenly over "
+                                  f"original_gpus ({self.original_gpus}): the original split each "
+                                  f"batch evenly over its GPUs")
         for key in ("crop_size", "base_size", "epochs", "bs_train", "bs_val", "log_interval",
                     "nan_skip_limit"):
             if getattr(self, key) <= 0:

@@ -57,10 +57,14 @@ def test_pixel_losses_match_the_formula(key):
     values = [f(p, y) for p, y in _pixels(logits, target)]
     assert len(values) == 9
     assert crit(logits, target).item() == pytest.approx(sum(values) / len(values), rel=1e-5)
-    # loss_norm original: the per-device valid mean divided by the device batch
+    # loss_norm original, one GPU: as the original's class of this loss scaled it. SoftmaxOutput
+    # losses: the valid mean / batch; log_softmax ones: per-image mean over all 6 pixels / batch
     orig = type(crit).__new__(type(crit))
     orig.__dict__.update(crit.__dict__, norm="original")
-    assert orig(logits, target).item() == pytest.approx(sum(values) / len(values) / 2, rel=1e-5)
+    want = sum(values) / (len(values) if orig.original_scale == "group_valid" else 6) / 2
+    assert orig.original_scale == ("image_pixels" if key.startswith(("focal", "weighted"))
+                                   else "group_valid")
+    assert orig(logits, target).item() == pytest.approx(want, rel=1e-5)
 
 
 def _dice(logits, target, smooth=1.0, e=2.0):
@@ -80,8 +84,9 @@ def test_dice_matches_the_formula():
     assert DiceLoss()(logits, target).item() == pytest.approx(_dice(logits, target), rel=1e-5)
     assert DiceLoss(smooth=0.5, exponent=1.0)(logits, target).item() == pytest.approx(
         _dice(logits, target, 0.5, 1.0), rel=1e-5)
+    # original: one value per image, summed, / batch (the original's DiceLoss is per image)
     assert DiceLoss(norm="original")(logits, target).item() == pytest.approx(
-        _dice(logits, target) / 2, rel=1e-5)
+        _dice(logits, target), rel=1e-5)
 
 
 def test_bootstrapped_ce_both_branches():

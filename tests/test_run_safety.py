@@ -54,13 +54,14 @@ def test_huge_lr_stops_the_run_and_saves_no_nan_weights(toy_root, tmp_path):
 def test_nan_policy_skip_skips_then_stops_after_the_limit(toy_root, tmp_path, monkeypatch):
     from mxnetseg.tools import losses
     calls = {"n": 0}
-    real = losses.MixSoftmaxCrossEntropy.__call__
+    real = losses.MixSoftmaxCrossEntropy.both   # the trainer's call: (loss, GluonCV's value)
 
     def flaky(self, *a, **k):   # iterations 2 and 3 non-finite, then from 6 on for good
         calls["n"] += 1
-        out = real(self, *a, **k)
-        return out * float("nan") if calls["n"] in (2, 3) or calls["n"] >= 6 else out
-    monkeypatch.setattr(losses.MixSoftmaxCrossEntropy, "__call__", flaky)
+        loss, shown = real(self, *a, **k)
+        bad = calls["n"] in (2, 3) or calls["n"] >= 6
+        return (loss * float("nan"), shown) if bad else (loss, shown)
+    monkeypatch.setattr(losses.MixSoftmaxCrossEntropy, "both", flaky)
     with pytest.raises(TrainingDiverged) as err:
         train(_cfg(toy_root, tmp_path, nan_policy="skip", nan_skip_limit=3, stop_at=20))
     # skipped 2 and 3 (2 in a row < 3), stopped at the third of 6, 7, 8

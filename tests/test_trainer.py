@@ -75,10 +75,14 @@ def test_resume_mid_epoch_equals_uninterrupted(toy_root, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_match_one(toy_root, tmp_path, cli):
     """torchrun, 2 gloo processes x 8 samples == 1 process x 16 (same global batch). GN has no
-    batch statistics and dropout is off, so the two runs compute the same function."""
+    batch statistics and dropout is off, so the two runs compute the same function. The logged
+    losses are the global batch's: equal for 1 and 2 processes. original_gpus 4: the loss
+    groups span the 2 processes' images."""
+    from mxnetseg.tools.logging import read_run_log
     over = {**TINY, "data_root": str(toy_root), "norm_layer": "GN", "bs_train": 16,
-            "model_kwargs": {"drop": 0.0}, "stop_at": 3, "epochs": 1}
-    results = {}
+            "model_kwargs": {"drop": 0.0}, "stop_at": 3, "epochs": 1, "original_gpus": 4,
+            "lr": 0.04}   # x4: this scale is 4 GPUs' valid means / 16, a quarter of one mean
+    results, logs = {}, {}
     for procs in (1, 2):
         cfg_path = tmp_path / f"c{procs}.yaml"
         cfg_path.write_text(yaml.safe_dump({**over, "ckpt_dir": str(tmp_path / f"w{procs}")}))
@@ -87,6 +91,13 @@ def test_ddp_two_cpu_processes_match_one(toy_root, tmp_path, cli):
                        env={"OMP_NUM_THREADS": "1"})
         assert proc.returncode == 0, proc.stderr[-3000:]
         results[procs] = _weights(tmp_path / f"w{procs}")
+        log, = (tmp_path / f"w{procs}").rglob("*.log")
+        logs[procs] = [r for r in read_run_log(log) if "train_loss_gluoncv" in r]
+    # log_interval 1: one record per step, each with both values
+    assert [r["step"] for r in logs[1]] == [r["step"] for r in logs[2]] == [1, 2, 3]
+    for r1, r2 in zip(logs[1], logs[2]):
+        for key in ("train_loss_batch, interval=1", "train_loss_gluoncv"):
+            assert r2[key] == pytest.approx(r1[key], rel=1e-4), (r1["step"], key)
     one, two = results[1]["model"], results[2]["model"]
     assert results[1]["step"] == results[2]["step"] == 3
     init = _init_weights()

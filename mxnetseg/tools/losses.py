@@ -4,26 +4,43 @@
 Every loss applies to the main output plus ``aux_weight`` x the same loss on each auxiliary
 output, skips ``ignore_index`` pixels and follows ``loss_norm``:
 
-* per-pixel losses (CE, focal, weighted CE, smoothed CE) are summed over valid pixels and
-  normalised like the default: by the global valid-pixel count (``valid_mean``) or, for
-  ``original``, by the per-process valid count and batch size (the MXNet gradient scale);
-* losses that are not a sum over pixels (Dice, bootstrapped CE) are already means; ``valid_mean``
-  keeps them (DDP's gradient average then averages the processes), ``original`` divides them by
-  the per-process batch size, as the MXNet trainer's ``step(batch_size)`` did.
+* ``valid_mean``: per-pixel losses are summed over valid pixels and divided by the global
+  valid-pixel count; Dice and bootstrapped CE (not sums over pixels) are means of this process's
+  images, which DDP's gradient average then averages over the processes.
+* ``original`` (the default): the gradient the original's MXNet trainer took, for any process
+  count. It split each global batch of B images into ``original_gpus`` contiguous groups (one per
+  GPU), summed the per-GPU gradients and stepped by B. So each loss is scaled as the original's
+  class of that loss was (``original_scale``): SoftmaxOutput-based CE (the default, smoothed CE)
+  by its group's valid-pixel count; the log_softmax-based focal and weighted CE by the image's
+  pixel count (a per-image mean over all pixels); Dice per image; bootstrapped CE per group. Then
+  everything is divided by B and multiplied by the process count (DDP averages, MXNet summed).
+
+``batch_counts`` gives what the scale needs from every process (one all-reduce per step);
+``both`` returns the loss and GluonCV's reported value (per-image mean over ALL pixels, ignored
+ones as 0, main + aux_weight x aux), which the trainer logs as ``train_loss_gluoncv``.
 
 The config's ``criterion`` key picks one (``config.criterion_terms``); ``build_criterion`` turns
-it into a callable ``criterion(outputs, target, n_valid=None, world_size=1)``.
+it into a callable ``criterion(outputs, target, counts=None, world_size=1, rank=0)``.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..config import ConfigError, criterion_terms
 
-__all__ = ["SegLoss", "MixSoftmaxCrossEntropy", "FocalLoss", "WeightedCELoss",
+__all__ = ["sample_positions", "SegLoss", "MixSoftmaxCrossEntropy", "FocalLoss", "WeightedCELoss",
            "BootstrappedCELoss", "DiceLoss", "SmoothCELoss", "MixedSmoothCELoss", "MixedLoss",
            "LOSS_CLASSES", "build_criterion"]
+
+
+def sample_positions(local_batch: int, world: int = 1, rank: int = 0) -> list[int]:
+    """Positions in the global batch of this process's images: ``TrainBatchSampler`` gives rank
+    r the positions r, r + world, ... of every global batch, whatever the process count."""
+    return [j * world + rank for j in range(local_batch)]
 
 
 class SegLoss:
@@ -31,15 +48,24 @@ class SegLoss:
     per-pixel map, zero on ignored pixels) or, with ``pixelwise = False``, ``mean_loss``."""
 
     pixelwise = True
+    # how the original's class of this loss scaled its gradient (module docstring):
+    # group_valid | image_pixels | image | group
+    original_scale = "group_valid"
     params: tuple = ()        # constructor options shown by describe()
 
-    def __init__(self, aux_weight=None, ignore_index: int = -1, norm: str = "valid_mean"):
+    def __init__(self, aux_weight=None, ignore_index: int = -1, norm: str = "valid_mean",
+                 original_gpus=None):
         if norm not in ("valid_mean", "original"):
             raise ValueError(f"loss norm must be 'valid_mean' or 'original', got {norm!r}")
+        if original_gpus is not None and (isinstance(original_gpus, bool) or
+                                          not isinstance(original_gpus, int) or original_gpus < 1):
+            raise ConfigError(f"original_gpus must be a positive integer (the GPU count of the "
+                              f"original run) or null, got {original_gpus!r}")
         # null = 1.0: what the original's gradients effectively used for its aux output
         self.aux_weight = 1.0 if aux_weight is None else aux_weight
         self.ignore_index = ignore_index
         self.norm = norm
+        self.original_gpus = original_gpus
 
     def describe(self) -> str:
         shown = ", ".join(f"{p}={getattr(self, p)!r}" for p in self.params)
@@ -53,27 +79,111 @@ class SegLoss:
             return list(w)
         return [float(w)] * n_aux
 
-    def single(self, logits, target, n_valid=None, world_size: int = 1):
-        """This loss on one output, normalised as ``norm`` says."""
-        if not self.pixelwise:
-            value = self.mean_loss(logits, target)
-            return value / target.shape[0] if self.norm == "original" else value
-        total = self.pixel_loss(logits, target).sum()
-        if self.norm == "original":
-            valid = (target != self.ignore_index).sum().clamp_min(1)
-            return total / valid / target.shape[0]
-        if n_valid is None:
-            n_valid = (target != self.ignore_index).sum()
-        return total * world_size / n_valid.clamp_min(1)
+    # ---- what the scale needs from the whole global batch
+    def needs_counts(self) -> bool:
+        if self.norm == "valid_mean":
+            return self.pixelwise
+        return self.pixelwise and self.original_scale == "group_valid"
 
-    def __call__(self, outputs, target, n_valid=None, world_size: int = 1):
+    def groups(self, local_batch: int, world: int = 1, rank: int = 0) -> list[int]:
+        """The original GPU (0 .. original_gpus-1) each local image would have been on: the
+        global batch split into contiguous groups, as GluonCV's split_and_load did."""
+        total, gpus = local_batch * world, self.original_gpus or world
+        if total % gpus:
+            raise ConfigError(f"bs_train ({total}) must divide evenly over original_gpus "
+                              f"({gpus}): the original split each batch evenly over its GPUs; "
+                              f"set bs_train to a multiple of {gpus} or change original_gpus")
+        return [p // (total // gpus) for p in sample_positions(local_batch, world, rank)]
+
+    def _group_index(self, local_batch, world, rank, device):
+        # kept per layout: no host-to-device copy in every training step
+        cache = self.__dict__.setdefault("_index_cache", {})
+        key = (local_batch, world, rank, self.original_gpus, str(device))
+        if key not in cache:
+            cache[key] = torch.tensor(self.groups(local_batch, world, rank), device=device)
+        return cache[key]
+
+    def batch_counts(self, target, world: int = 1, rank: int = 0):
+        """This process's share (to be summed over processes) of the valid-pixel counts the
+        scale needs: ``valid_mean``: [valid pixels]; ``original``: valid pixels per original
+        GPU (length ``original_gpus``). None when the loss needs none."""
+        if not self.needs_counts():
+            return None
+        valid = (target != self.ignore_index).flatten(1).sum(1)
+        if self.norm == "valid_mean":
+            return valid.sum().reshape(1)
+        group = self._group_index(target.shape[0], world, rank, valid.device)
+        counts = torch.zeros(self.original_gpus or world, dtype=valid.dtype, device=valid.device)
+        return counts.index_add_(0, group, valid)
+
+    def global_counts(self, target, world: int = 1, rank: int = 0):
+        """``batch_counts`` summed over the processes: the one all-reduce of a training step."""
+        counts = self.batch_counts(target, world, rank)
+        if counts is not None and world > 1:
+            dist.all_reduce(counts)
+        return counts
+
+    def local_twin(self) -> "SegLoss":
+        """This loss under ``valid_mean``: ``both(outputs, target)[1]`` then gives GluonCV's
+        value of one batch alone (validation), needing nothing from other processes."""
+        twin = copy.copy(self)
+        twin.norm = "valid_mean"
+        if hasattr(twin, "losses"):
+            twin.losses = [loss.local_twin() for loss in twin.losses]
+        return twin
+
+    # ---- the loss
+    def single(self, logits, target, counts=None, world_size: int = 1, rank: int = 0):
+        """(this loss on one output, normalised as ``norm`` says; GluonCV's reported value)."""
+        if counts is None and self.needs_counts():
+            if world_size > 1:
+                raise ValueError("with several processes pass the loss the counts of "
+                                 "global_counts(target, world, rank)")
+            counts = self.batch_counts(target)
+        if not self.pixelwise:
+            if self.norm == "original" and self.original_scale == "group":
+                return self._per_group(logits, target, world_size, rank)
+            # valid_mean, or per-image values under original: world x sum / B = the local mean
+            value = self.mean_loss(logits, target)
+            return value, value.detach()
+        per_pixel = self.pixel_loss(logits, target).flatten(1)
+        per_image = per_pixel.sum(1)
+        # GluonCV: the mean over all pixels of each image (ignored ones 0), then over images
+        shown = per_image.detach().mean() / max(per_pixel.shape[1], 1)
+        if self.norm == "valid_mean":
+            return per_image.sum() * world_size / counts.sum().clamp_min(1), shown
+        if self.original_scale == "image_pixels":
+            # world x sum_i mean_pixels / B, and B = local batch x world
+            return per_image.sum() / per_pixel.shape[1] / target.shape[0], shown
+        group = self._group_index(target.shape[0], world_size, rank, counts.device)
+        return (per_image / counts[group].clamp_min(1)).sum() / target.shape[0], shown
+
+    def _per_group(self, logits, target, world, rank):
+        """One value per original GPU's images (world x sum over groups / B). A group spread
+        over several processes is taken as the share-weighted sum of its parts' values."""
+        groups = self.groups(target.shape[0], world, rank)
+        size = target.shape[0] * world // (self.original_gpus or world)
+        value = shown = 0.0
+        for k in sorted(set(groups)):
+            idx = [j for j, g in enumerate(groups) if g == k]
+            part = self.mean_loss(logits[idx], target[idx])
+            value = value + part * len(idx) / size
+            shown = shown + part.detach() * len(idx) / target.shape[0]
+        return value / target.shape[0], shown       # world / B = 1 / local batch
+
+    def both(self, outputs, target, counts=None, world_size: int = 1, rank: int = 0):
+        """(the loss to back-propagate, GluonCV's value of it: main + aux_weight x aux)."""
         if isinstance(outputs, torch.Tensor):
             outputs = (outputs,)
         weights = [1.0] + self._weights(len(outputs) - 1)
-        total = 0.0
+        total = shown = 0.0
         for w, logits in zip(weights, outputs):
-            total = total + w * self.single(logits.float(), target, n_valid, world_size)
-        return total
+            value, seen = self.single(logits.float(), target, counts, world_size, rank)
+            total, shown = total + w * value, shown + w * seen
+        return total, shown
+
+    def __call__(self, outputs, target, counts=None, world_size: int = 1, rank: int = 0):
+        return self.both(outputs, target, counts, world_size, rank)[0]
 
     # ---- shared pieces
     def _valid(self, target):
@@ -92,6 +202,7 @@ class MixSoftmaxCrossEntropy(SegLoss):
 class WeightedCELoss(SegLoss):
     """-w[y] log p_y; like the original, normalised by the pixel count, not by the sum of w."""
 
+    original_scale = "image_pixels"     # the original's is log_softmax-based, per-image mean
     params = ("class_weight",)
 
     def __init__(self, class_weight, **kw):
@@ -107,6 +218,7 @@ class WeightedCELoss(SegLoss):
 class FocalLoss(SegLoss):
     """-(1 - p_y)^gamma log p_y (Lin et al. 2017; no alpha, as the original)."""
 
+    original_scale = "image_pixels"
     params = ("gamma",)
 
     def __init__(self, gamma: float = 2.0, **kw):
@@ -157,6 +269,7 @@ class BootstrappedCELoss(SegLoss):
     of ignored pixels, diluting the top-k mean of mostly-ignored batches)."""
 
     pixelwise = False
+    original_scale = "group"            # the original's is one value per GPU batch
     params = ("min_k", "loss_th")
 
     def __init__(self, min_k: int = 100000, loss_th: float = 0.357, **kw):
@@ -179,6 +292,7 @@ class DiceLoss(SegLoss):
     with softmax p and one-hot t both zero on ignored pixels; mean over images."""
 
     pixelwise = False
+    original_scale = "image"            # the original's returns one value per image
     params = ("smooth", "exponent")
 
     def __init__(self, smooth: float = 1.0, exponent: float = 2.0, **kw):
@@ -208,9 +322,17 @@ class MixedLoss(SegLoss):
         return "MixedLoss(" + " + ".join(f"{c:g}*{loss.describe()}"
                                          for c, loss in zip(self.coef, self.losses)) + ")"
 
-    def single(self, logits, target, n_valid=None, world_size: int = 1):
-        return sum(c * loss.single(logits, target, n_valid, world_size)
-                   for c, loss in zip(self.coef, self.losses))
+    def needs_counts(self) -> bool:
+        return any(loss.needs_counts() for loss in self.losses)
+
+    def single(self, logits, target, counts=None, world_size: int = 1, rank: int = 0):
+        if counts is None and self.needs_counts() and world_size == 1:
+            counts = self.batch_counts(target)    # once for all the terms
+        value = shown = 0.0
+        for c, loss in zip(self.coef, self.losses):
+            v, seen = loss.single(logits, target, counts, world_size, rank)
+            value, shown = value + c * v, shown + c * seen
+        return value, shown
 
 
 LOSS_CLASSES = {"ce": MixSoftmaxCrossEntropy, "focal": FocalLoss, "weighted_ce": WeightedCELoss,
@@ -219,10 +341,11 @@ LOSS_CLASSES = {"ce": MixSoftmaxCrossEntropy, "focal": FocalLoss, "weighted_ce":
 
 
 def build_criterion(criterion, aux_weight=None, ignore_index: int = -1,
-                    norm: str = "valid_mean", nclass=None) -> SegLoss:
+                    norm: str = "valid_mean", nclass=None, original_gpus=None) -> SegLoss:
     """The loss a config's ``criterion`` value names (null: ``MixSoftmaxCrossEntropy``);
     ``nclass`` checks the length of ``class_weight``."""
-    common = dict(aux_weight=aux_weight, ignore_index=ignore_index, norm=norm)
+    common = dict(aux_weight=aux_weight, ignore_index=ignore_index, norm=norm,
+                  original_gpus=original_gpus)
     losses, coef = [], []
     for term in criterion_terms(criterion):
         options = {k: v for k, v in term.items() if k not in ("name", "weight")}

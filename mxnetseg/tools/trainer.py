@@ -106,6 +106,9 @@ def validate(model, loader, criterion, nclass, dinfo, cfg, show=True, samples=No
     the ``samples`` list (CPU tensors), for pictures."""
     model.eval()
     metric = SegmentationMetric(nclass, IGNORE_INDEX, device=dinfo.device)
+    # the original's val_loss is GluonCV's value (per-image mean over all pixels) under any
+    # loss_norm; this twin computes it per process batch, with no groups and no collectives
+    reported = criterion.local_twin()
     loss_sum = torch.zeros((), device=dinfo.device)
     batches = torch.zeros((), device=dinfo.device)
     for image, label in tqdm(loader, desc="val", leave=False, disable=not show):
@@ -114,7 +117,7 @@ def validate(model, loader, criterion, nclass, dinfo, cfg, show=True, samples=No
             image = image.contiguous(memory_format=torch.channels_last)
         with _autocast(cfg, dinfo.device):
             outputs = model(image)
-        loss_sum += criterion(outputs, label)
+        loss_sum += reported.both(outputs, label)[1]
         batches += 1
         metric.update(label, outputs[0].float())
         if samples is not None and len(samples) < keep:
@@ -175,7 +178,8 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
     optimizer = _optimizer(_param_groups(model, cfg), cfg)
     scheduler = build_scheduler(optimizer, cfg, iters_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
-    criterion = build_criterion(cfg.criterion, cfg.aux_weight, IGNORE_INDEX, cfg.loss_norm, nclass)
+    criterion = build_criterion(cfg.criterion, cfg.aux_weight, IGNORE_INDEX, cfg.loss_norm, nclass,
+                                cfg.original_gpus)
 
     start_epoch, step, best = 0, 0, -1.0
     stamp = time.strftime("%Y%m%d_%H%M%S")
@@ -235,6 +239,15 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
             if path == last_path:
                 saved["last"] = str(path)
 
+    def global_mean(values) -> list:
+        """The processes' mean of each on-device sum (one all-reduce): every process holds an
+        equal share of the global batch, so this is the global batch's value."""
+        if world > 1:
+            values = values.clone()
+            dist.all_reduce(values)
+            values /= world
+        return values.tolist()
+
     def agreed(value: int) -> int:
         """``value`` maxed over all processes (one small all-reduce); as is on one process."""
         if world == 1:
@@ -263,8 +276,9 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
                 train_set.set_epoch(epoch)
                 sampler.set_epoch(epoch, start=step - epoch * iters_per_epoch)
                 loader = _loader(train_set, sampler, cfg, cfg.seed + epoch)
-                running = torch.zeros((), device=device)
-                epoch_loss = torch.zeros((), device=device)
+                # on-device sums [loss since last log, loss this epoch, GluonCV's value this
+                # epoch]; all-reduced only when logged, so the log shows the global batch's
+                sums = torch.zeros(3, device=device)
                 n_run = n_epoch = 0
                 bar = tqdm(loader, total=len(sampler), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                            disable=not dinfo.main, leave=False)
@@ -273,12 +287,10 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
                     label = label.to(device, non_blocking=True)
                     if cfg.channels_last:
                         image = image.contiguous(memory_format=torch.channels_last)
-                    n_valid = (label != IGNORE_INDEX).sum()
-                    if world > 1 and cfg.loss_norm == "valid_mean":
-                        dist.all_reduce(n_valid)
+                    counts = criterion.global_counts(label, world, dinfo.rank)
                     with _autocast(cfg, device):
                         outputs = net(image)
-                    loss = criterion(outputs, label, n_valid, world)
+                    loss, shown = criterion.both(outputs, label, counts, world, dinfo.rank)
                     # fp16: the scaler drops non-finite steps itself; else decide here, before
                     # any update, so non-finite values never reach the weights
                     finite = cfg.amp == "fp16" or not agreed(int(not torch.isfinite(loss)))
@@ -298,16 +310,18 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
                     scheduler.step()
                     step += 1
                     if finite:
-                        running += loss.detach()
-                        epoch_loss += loss.detach()
+                        sums += torch.stack([loss.detach(), loss.detach(), shown.detach()])
                         n_run += 1
                         n_epoch += 1
                     if (step % log_interval == 0 or step == total) and n_run:
-                        value = float(running / n_run)   # a host sync every log_interval steps
-                        bar.set_postfix(loss=f"{value:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                        logger.log({f"train_loss_batch, interval={log_interval}": value,
+                        value, _, gluon = global_mean(sums)   # a host sync every log_interval
+                        bar.set_postfix(loss=f"{value / n_run:.4f}",
+                                        lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                        # GluonCV's value as the original logged it: mean since the epoch began
+                        logger.log({f"train_loss_batch, interval={log_interval}": value / n_run,
+                                    "train_loss_gluoncv": gluon / n_epoch,
                                     "lr": scheduler.get_last_lr()[0]}, step=step)
-                        running.zero_()
+                        sums[0] = 0
                         n_run = 0
                     if cfg.ckpt_interval and step % cfg.ckpt_interval == 0:
                         checkpoint(last_path)
@@ -324,7 +338,9 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
                     checkpoint(last_path)
                     logger.info(f"stopped at iteration {step} (stop_at); resume with resume: {last_path}")
                     break
-                logger.log({"train_loss_epoch": float(epoch_loss / max(n_epoch, 1)),
+                _, epoch_sum, gluon = global_mean(sums)
+                logger.log({"train_loss_epoch": epoch_sum / max(n_epoch, 1),
+                            "train_loss_gluoncv_epoch": gluon / max(n_epoch, 1),
                             "custom_step": epoch + 1}, step=step)
                 if val_loader is not None:
                     shown = []   # a few val predictions for TensorBoard
