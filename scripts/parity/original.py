@@ -35,8 +35,9 @@ lists the stored ones). ``reader`` writes ``small.params``, a real ``mx.nd.save`
 several dtypes for the reader's test. ``cls`` writes ``<tag>.params``, a seeded EPRNet-Cls
 ImageNet classifier (``CLS_WIDTHS``, ``CLS_CLASSES``: tiny; the names are those of the full-size
 net) saved by ``save_parameters`` as the original's ``weights/eprnetcls/*.params`` were, with
-``<tag>_input.npy`` / ``<tag>_out.npy`` (its logits in inference mode). ``refresh`` rewrites everything in the folder: every
-fixture from its recorded spec, the ``NAMES`` files, ``small.params`` and the ``CLS`` files.
+``<tag>_input.npy`` / ``<tag>_out.npy`` (its logits in inference mode). ``refresh`` rewrites
+everything in the folder: every fixture from its recorded spec, the ``NAMES`` files,
+``small.params`` and the ``CLS`` files.
 """
 import json
 import sys
