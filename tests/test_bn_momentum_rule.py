@@ -50,6 +50,24 @@ def test_rule_changes_only_running_var():
     assert int(mx[1].num_batches_tracked) == 1
 
 
+@pytest.mark.parametrize("norm", ["BN", "GN"])
+def test_training_step_backward_works_and_matches_torch_rule(norm):
+    """The rule changes running statistics only: one SGD step gives the same weights."""
+    torch.manual_seed(0)
+    plain = create_model("BiSeNetR", 3, backbone="resnet18", norm_layer=norm)
+    mx = bnr.set_bn_momentum_rule(copy.deepcopy(plain), "mxnet")
+    x, y = torch.randn(2, 3, 64, 64), torch.randint(0, 3, (2, 64, 64))
+    for model in (plain, mx):
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        nn.functional.cross_entropy(model.train()(x)[0], y).backward()
+        opt.step()
+    for (name, a), b in zip(plain.state_dict().items(), mx.state_dict().values()):
+        if name.endswith("running_var") and norm == "BN":
+            assert not torch.equal(a, b) or a.numel() == 0, name
+        else:
+            torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
 def test_cumulative_momentum_none():
     x = known_batch()
     bn = bnr.set_bn_momentum_rule(nn.Sequential(nn.BatchNorm2d(3, momentum=None)), "mxnet")[0]

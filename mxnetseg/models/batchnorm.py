@@ -54,9 +54,12 @@ class _BiasedRunningVariance:
         n = x.numel() // x.shape[1] * _synced_replicas(self)
         m = (self.momentum if self.momentum is not None
              else 1.0 / float(self.num_batches_tracked))
+        # through .data: autograd saved running_var for the backward of batch_norm, and a
+        # visible in-place change would fail its version check (training never reads it)
+        running = self.running_var.data
         with torch.no_grad():
-            step = self.running_var - (1.0 - m) * before   # = m * var * n / (n - 1)
-            self.running_var.sub_(step / n)                 # -> m * var (biased)
+            step = running - (1.0 - m) * before   # = m * var * n / (n - 1)
+            running.sub_(step / n)                 # -> m * var (biased)
         return out
 
 
