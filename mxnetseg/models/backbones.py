@@ -155,10 +155,9 @@ def load_backbone_weights(module: nn.Module, pretrained, arch: str, source: str,
     path = Path(pretrained).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"pretrained backbone weights {str(path)!r} do not exist")
-    from ..tools.mxnet_params import is_mxnet_params
+    from ..tools.checkpoint import is_mxnet_params, mxnet_backbone_state
     if is_mxnet_params(path):
-        from ..tools.mxnet_maps import backbone_state   # here: the maps import every model
-        state = backbone_state(module, arch, path)
+        state = mxnet_backbone_state(module, arch, path)
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

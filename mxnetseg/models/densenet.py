@@ -79,7 +79,7 @@ class DenseNetBackbone(nn.Module):
 def _mxnet_file(pretrained):
     """``pretrained`` when it names an MXNet ``.params`` file (GluonCV's model store)."""
     if isinstance(pretrained, (str, os.PathLike)) and Path(pretrained).expanduser().is_file():
-        from ..tools.mxnet_params import is_mxnet_params
+        from ..tools.checkpoint import is_mxnet_params
         if is_mxnet_params(Path(pretrained).expanduser()):
             return Path(pretrained).expanduser()
     return None
