@@ -82,6 +82,7 @@ class Config:
     data_kwargs: dict = field(default_factory=dict)    # extra dataset options, e.g. for `list`
     output_stride: Optional[int] = None     # 8/16/32; overrides `dilate` for models that honour it
     model_kwargs: dict = field(default_factory=dict)   # extra model options, e.g. {drop: 0.0}
+    bn_momentum_rule: str = "torch"         # BN running variance: torch (unbiased) | mxnet (biased)
     workers: int = 4                        # DataLoader workers per process
     seed: int = 0
     amp: Optional[str] = None               # null | bf16 | fp16 (fp16 only on GPU)
@@ -116,6 +117,7 @@ class Config:
         _choice("backbone_init.manner", self.backbone_init.manner, (None, "cls", "seg"))
         _choice("output_stride", self.output_stride, (None, 8, 16, 32))
         _choice("loss_norm", self.loss_norm, ("valid_mean", "original"))
+        _choice("bn_momentum_rule", self.bn_momentum_rule, ("torch", "mxnet"), fold_case=True)
         _choice("wandb_mode", self.wandb_mode, (None, "online", "offline", "disabled"))
         _choice("nan_policy", self.nan_policy, ("stop", "skip"))
         criterion_terms(self.criterion)

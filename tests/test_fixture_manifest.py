@@ -49,6 +49,6 @@ def test_every_run_names_the_original_and_its_environment(folder):
         assert run["original"]["repo"] == "BebDong/MXNetSeg"
         assert re.fullmatch(r"[0-9a-f]{40}", run["original"]["commit"])
         assert run["packages"]["mxnet"] and run["packages"]["gluoncv"]
-        assert re.search(r"scripts/parity/original\.py (refresh|counts|fixture|names|reader) ",
+        assert re.search(r"scripts/parity/original\.py (refresh|counts|fixture|names|reader|cls) ",
                          run["command"])
         assert f"$ {run['command']}\n" in text, "the run's output is not in the log"

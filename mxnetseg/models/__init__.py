@@ -23,7 +23,7 @@ __all__ = ["register_model", "create_model", "list_models", "get_model_builder",
 
 # not model files
 _SUPPORT_MODULES = {"layers", "backbones", "base", "build", "gluoncv_zoo", "model_store",
-                    "wideresnet"}
+                    "wideresnet", "batchnorm"}
 
 
 class UnknownModelError(UnknownNameError):

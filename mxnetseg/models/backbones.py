@@ -129,30 +129,62 @@ def gluoncv_resnest_dilation(body: nn.Module, output_stride: int) -> None:
 
 # --- hand-written backbones (GluonCV/MXNetSeg architectures that timm does not build) ------
 
-def load_backbone_weights(module: nn.Module, pretrained, arch: str, source: str) -> None:
+def load_backbone_weights(module: nn.Module, pretrained, arch: str, source: str,
+                          local: str | None = None) -> None:
     """Weights for a hand-written backbone: ``False`` (random init) or a path to a PyTorch
-    state dict of exactly this module. The original had these weights as local or GluonCV
-    files; there is no PyTorch download, so ``True`` is an error that says what to pass."""
+    state dict of exactly this module, or to an MXNet ``.params`` file of the ImageNet
+    classifier it was cut from when ``arch`` has a backbone map in
+    :mod:`mxnetseg.tools.mxnet_maps` (the classifier's head is dropped). ``True`` looks for
+    ``local``, the file the original read (its path relative to the working folder, or its
+    name in ``$MXNETSEG_PRETRAINED_DIR``); there is no download, so none found is an error
+    that says what to pass."""
     if pretrained is False or pretrained is None:
         return
     if pretrained is True:
-        raise ModelConfigError(
-            f"no downloadable ImageNet weights exist for backbone {arch!r} (the original loaded "
-            f"{source}). Pass a local PyTorch state dict of this backbone instead: "
-            f"pretrained_base='/path/to/{arch}.pth', or in a config "
-            f"backbone_init.pretrained_path: /path/to/{arch}.pth. Or train from scratch with "
-            f"backbone_init.manner: null.")
+        found = [p for p in _original_places(local) if p.is_file()]
+        if not found:
+            where = (f" Looked for {' and '.join(repr(str(p)) for p in _original_places(local))}."
+                     if local else "")
+            raise ModelConfigError(
+                f"no downloadable ImageNet weights exist for backbone {arch!r} (the original "
+                f"loaded {source}).{where} Pass a local file of this backbone instead: "
+                f"pretrained_base='/path/to/{arch}.pth', or in a config "
+                f"backbone_init.pretrained_path: /path/to/{arch}.pth. Or train from scratch "
+                f"with backbone_init.manner: null.")
+        pretrained = found[0]
     path = Path(pretrained).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"pretrained backbone weights {str(path)!r} do not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise RuntimeError(f"{str(path)!r} is not a state dict of backbone {arch!r}: "
-                           f"{err}") from err
+    from ..tools.checkpoint import is_mxnet_params, mxnet_backbone_state
+    if is_mxnet_params(path):
+        state = mxnet_backbone_state(module, arch, path)
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+    own = module.state_dict() if isinstance(state, dict) else {}
+    problems = [(title, keys) for title, keys in (
+        ("missing in file", [k for k in own if k not in state]),
+        ("unexpected in file", [k for k in state if k not in own]),
+        ("shape mismatch", [f"{k}: file {tuple(state[k].shape)} vs backbone "
+                            f"{tuple(own[k].shape)}" for k in own
+                            if k in state and state[k].shape != own[k].shape])) if keys]
+    if not own or problems:
+        detail = "; ".join(f"{title} ({len(keys)}): {', '.join(keys[:5])}"
+                           f"{' ...' if len(keys) > 5 else ''}" for title, keys in problems)
+        raise RuntimeError(f"{str(path)!r} is not a state dict of backbone {arch!r} (wrong "
+                           f"file, or another variant?): {detail or 'no state dict in it'}")
+    module.load_state_dict(state, strict=True)
+
+
+def _original_places(local: str | None) -> list[Path]:
+    if not local:
+        return []
+    places = [Path(local)]
+    folder = os.environ.get("MXNETSEG_PRETRAINED_DIR")
+    if folder:
+        places.insert(0, Path(folder) / Path(local).name)
+    return places
 
 
 class LinearBottleneck(nn.Module):

@@ -11,11 +11,13 @@ Module names are timm's (``denseblock1.denselayer1.norm1``), so timm's weights f
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
+from pathlib import Path
 
 import torch.nn as nn
 
-from .backbones import timm_model
+from .backbones import load_backbone_weights, timm_model
 from .layers import ModelConfigError, get_norm_layer
 
 __all__ = ["DenseNetBackbone", "DENSENET_CHANNELS"]
@@ -36,7 +38,8 @@ class DenseNetBackbone(nn.Module):
 
     ``pretrained``: False (random init), True (timm's ``<name>.tv_in1k`` ImageNet weights,
     downloaded or from ``$MXNETSEG_PRETRAINED_DIR``) or a path to a local weights file of timm's
-    DenseNet. ``norm_layer``: BN, SyncBN (built as BN; the trainer converts it) or GN (32 groups).
+    DenseNet or to GluonCV's ImageNet ``.params`` (``densenet121-f27dbf2d.params``; the same
+    torchvision weights, converted; its classifier is dropped). ``norm_layer``: BN, SyncBN (built as BN; the trainer converts it) or GN (32 groups).
     """
 
     def __init__(self, name="densenet121", norm_layer="BN", pretrained=False):
@@ -48,7 +51,9 @@ class DenseNetBackbone(nn.Module):
         get_norm_layer(norm_layer)                      # validates the name
         norm = _TIMM_NORMS[str(norm_layer).lower()] if isinstance(norm_layer, str) else norm_layer
         kwargs = dict(num_classes=0, norm_layer=norm)
-        net = timm_model(key, name, pretrained, PRETRAINED_TAG, **kwargs)
+        gluoncv_file = _mxnet_file(pretrained)
+        net = timm_model(key, name, False if gluoncv_file else pretrained, PRETRAINED_TAG,
+                         **kwargs)
         f = dict(net.features.named_children())
         self.stem = nn.Sequential(OrderedDict((n, f[n]) for n in ("conv0", "norm0", "pool0")))
         self.layer1 = nn.Sequential(OrderedDict(denseblock1=f["denseblock1"]))
@@ -61,9 +66,20 @@ class DenseNetBackbone(nn.Module):
         self.name = key
         self.output_stride = 32
         self.channels = DENSENET_CHANNELS[key]
+        if gluoncv_file:
+            load_backbone_weights(self, gluoncv_file, key, f"GluonCV's '{key}' .params")
 
     def forward(self, x):
         c1 = self.layer1(self.stem(x))
         c2 = self.layer2(c1)
         c3 = self.layer3(c2)
         return c1, c2, c3, self.layer4(c3)
+
+
+def _mxnet_file(pretrained):
+    """``pretrained`` when it names an MXNet ``.params`` file (GluonCV's model store)."""
+    if isinstance(pretrained, (str, os.PathLike)) and Path(pretrained).expanduser().is_file():
+        from ..tools.checkpoint import is_mxnet_params
+        if is_mxnet_params(Path(pretrained).expanduser()):
+            return Path(pretrained).expanduser()
+    return None

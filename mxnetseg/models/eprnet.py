@@ -77,8 +77,10 @@ class EPRNetCls(nn.Module):
     strided) -> layer2 (4, rates 3,6,9, last strided) -> layer3 (2: rates 7,13,19 and 13,25,37).
     Output stride 8, 128 channels.
 
-    ``pretrained``: False, or a path to a PyTorch state dict of this module (the original read
-    local ``weights/eprnetcls/eprnetcls[_light]_imagenet.params``; nothing to download)."""
+    ``pretrained``: False; a path to a PyTorch state dict of this module or to the original's
+    EPRNet-Cls ImageNet ``.params`` (its classifier dropped); or True: that file where the
+    original read it, ``weights/eprnetcls/eprnetcls[_light]_imagenet.params`` under the working
+    folder, or by that name in ``$MXNETSEG_PRETRAINED_DIR`` (nothing to download)."""
 
     output_stride = 8
 
@@ -100,9 +102,8 @@ class EPRNetCls(nn.Module):
         self.layer2 = nn.Sequential(epr(w2, w3, (3, 6, 9)), epr(w3, w3, (3, 6, 9)),
                                     epr(w3, w3, (3, 6, 9)), epr(w3, w3, (3, 6, 9), True))
         self.layer3 = nn.Sequential(epr(w3, w4, (7, 13, 19)), epr(w4, w4, (13, 25, 37)))
-        load_backbone_weights(self, pretrained, self.name,
-                              f"weights/eprnetcls/{self.name.replace('_cls', 'cls')}"
-                              f"_imagenet.params")
+        original = f"weights/eprnetcls/{self.name.replace('_cls', 'cls')}_imagenet.params"
+        load_backbone_weights(self, pretrained, self.name, original, local=original)
 
     def forward(self, x):
         x = self.act(self.bn(self.conv(x)))

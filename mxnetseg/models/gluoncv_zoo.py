@@ -44,7 +44,7 @@ _DATASETS = {"voc": ("voc", 21), "coco": ("coco", 21), "ade": ("ade20k", 150),
 # family -> (our model, options); GluonCV builds FCN/DeepLab trunks dilated (output stride 8)
 _FCN = ("FCNResNet", {"output_stride": 8, "head_channels": 512})
 _PSP = ("PSPNet", {"head_channels": 512})
-_DEEPLAB = ("DeepLabv3", {"output_stride": 8, "rates": (12, 24, 36)})
+_DEEPLAB = ("DeepLabv3", {"output_stride": 8, "atrous_rates": (12, 24, 36)})
 
 # name -> (family, backbone, aux)
 _ENTRIES = {

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 __all__ = ["ModelConfigError", "get_norm_layer", "ConvBNAct", "FCNHead", "resize",
            "AuxHead", "GlobalFlow", "PPModule", "LateralFusion", "GCN", "ASPPModule",
            "DenseASPPModule", "SelfAttentionModule", "ChannelAttention", "fixed_output_stride",
-           "dilated_output_stride", "check_channels", "only_backbone"]
+           "dilated_output_stride", "check_channels", "only_backbone", "check_atrous_rates"]
 
 _NORMS = {"bn": "BN", "syncbn": "SyncBN", "gn": "GN"}
 
@@ -143,6 +143,19 @@ class ASPPModule(nn.Module):
     def forward(self, x):
         out = torch.cat([branch(x) for branch in self.branches], dim=1)
         return self.drop(self.projection(out))
+
+
+def check_atrous_rates(model: str, rates, default) -> tuple:
+    """``model_kwargs: {atrous_rates: [a, b, c]}`` checked: three positive integers (the ASPP
+    has one dilated branch per rate and its projection is sized for three)."""
+    if rates is None:
+        return tuple(default)
+    ok = (isinstance(rates, (list, tuple)) and len(rates) == 3 and
+          all(isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in rates))
+    if not ok:
+        raise ModelConfigError(f"{model}: model_kwargs.atrous_rates must be three positive "
+                               f"integers, e.g. [12, 24, 36]; got {rates!r}")
+    return tuple(rates)
 
 
 class DenseASPPModule(nn.Module):

@@ -16,6 +16,7 @@ import torch
 from .mxnet_params import CheckpointError, is_mxnet_params, read_params
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model_weights", "is_mxnet_params",
+           "mxnet_backbone_state",
            "rng_state", "set_rng_state", "CheckpointError"]
 
 
@@ -106,6 +107,13 @@ def _mxnet_state(model: torch.nn.Module, path: Path):
         if k.endswith("num_batches_tracked") and k not in state:
             state[k] = v.clone()
     return state, unmapped, dups
+
+
+def mxnet_backbone_state(module: torch.nn.Module, arch: str, path) -> dict:
+    """An MXNet ImageNet classifier ``.params`` (GluonCV's, the original's EPRNet-Cls) as the
+    state dict of backbone ``arch``, through its map in :mod:`.mxnet_maps`."""
+    from .mxnet_maps import backbone_state   # here: the maps import every model
+    return backbone_state(module, arch, path)
 
 
 def load_model_weights(model: torch.nn.Module, path, map_location="cpu") -> dict:

@@ -20,6 +20,7 @@ from ..data import IGNORE_INDEX, DataError, get_dataset
 from ..data.base import single_thread_opencv_for_workers
 from ..data.preflight import preflight
 from ..models import canonical_name, count_parameters
+from ..models.batchnorm import convert_sync_batchnorm
 from ..models.build import build_model
 from .checkpoint import (load_model_weights, non_finite_tensors, rng_state, save_checkpoint,
                          set_rng_state)
@@ -171,7 +172,7 @@ def _train(cfg: Config, dinfo: DistInfo, log_interval: int) -> dict:
     # ---- model, optimiser, schedule
     model = build_model(cfg, nclass)
     if cfg.norm_layer.lower() == "syncbn" and world > 1:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = convert_sync_batchnorm(model)   # keeps bn_momentum_rule and timm's BN-act
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)

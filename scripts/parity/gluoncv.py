@@ -8,6 +8,8 @@ the project's; the package never imports this file:
     /tmp/mxvenv/bin/python scripts/parity/gluoncv.py fixture tests/fixtures/gcv \
         TAG NAME [crop=64] [step=2]
     /tmp/mxvenv/bin/python scripts/parity/gluoncv.py refresh tests/fixtures/gcv
+    /tmp/mxvenv/bin/python scripts/parity/gluoncv.py classifier tests/fixtures/gcv_cls \
+        TAG NAME [crop=224]
 
 ``counts`` builds each zoo name (all of them without NAME) with
 ``gluoncv.model_zoo.get_model(name, pretrained=False, pretrained_base=False)``, one fresh
@@ -23,6 +25,10 @@ fixed input in inference mode and writes ``<tag>.json`` (spec + [[name, shape, s
 it, as GluonCV's ICNetLoss does), sampled every ``step`` pixels to keep the fixture small. No weights file is stored: the test writes the same weights as a
 ``save_parameters`` file (names without arg:/aux: prefixes, as GluonCV's model store ships them).
 ``refresh`` rebuilds every fixture in the folder from its recorded spec.
+
+``classifier`` does the same for one of GluonCV's ImageNet classifiers (e.g. ``densenet121``,
+whose trunk a backbone of ours is): the json and the logits of a seeded input, for the test
+that loads the seeded weights written as GluonCV's ``.params`` into our backbone.
 """
 import importlib.util
 import json
@@ -143,6 +149,31 @@ def fixture(out_dir, specs):
               "abs max %.3g std %.3g" % (max(np.abs(t).max() for t in y), np.std(y[0])))
 
 
+def classifier(out_dir, tag, name, crop=224):
+    import mxnet as mx
+    from gluoncv.model_zoo import get_model
+    net = get_model(name, pretrained=False)
+    net.initialize()
+    x = np.random.RandomState(0).standard_normal((1, 3, crop, crop)).astype(np.float32)
+    net(mx.nd.array(x))                            # settles the deferred shapes
+    rows = []
+    for pname, p in net._collect_params_with_prefix().items():
+        arr = seeded_array(pname, p.shape)
+        p.set_data(mx.nd.array(arr, dtype=np.float32))
+        rows.append([pname, list(p.shape), float(arr.astype(np.float64).sum())])
+    y = net(mx.nd.array(x)).asnumpy()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # the input is not stored (600 KB at 224): RandomState's stream is fixed (NEP 19)
+    meta = dict(name=name, crop=crop, gluoncv=gluoncv_version(), mxnet=mx.__version__,
+                input="RandomState(0).standard_normal((1, 3, crop, crop)) float32",
+                input_sum=float(x.astype(np.float64).sum()),
+                command=" ".join(["python scripts/parity/gluoncv.py", *sys.argv[1:]]))
+    (out / f"{tag}.json").write_text(json.dumps(dict(spec=meta, params=rows), indent=0))
+    np.save(out / f"{tag}_out.npy", y)
+    print(tag, len(rows), "params; logits", y.shape, "abs max %.3g" % np.abs(y).max())
+
+
 def parse_fixture(args):
     tag, name, *rest = args
     spec = {"name": name, "crop": 64, "step": 2}
@@ -169,6 +200,9 @@ if __name__ == "__main__":
         counts(sys.argv[2], sys.argv[3:])
     elif cmd == "fixture" and len(sys.argv) >= 5:
         fixture(sys.argv[2], parse_fixture(sys.argv[3:]))
+    elif cmd == "classifier" and len(sys.argv) in (5, 6):
+        classifier(sys.argv[2], sys.argv[3], sys.argv[4],
+                   *[int(a.partition("=")[2]) for a in sys.argv[5:] if a.startswith("crop=")])
     elif cmd == "refresh" and len(sys.argv) == 3:
         fixture(sys.argv[2], refresh_specs(sys.argv[2]))
     else:

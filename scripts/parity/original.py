@@ -14,6 +14,8 @@ temporary folder and its commit recorded) or an exported tree holding ``mxnetseg
         MODEL BACKBONE NCLASS CROP [aux=1] [dilate=1] [key=value ...]
     /tmp/mxvenv/bin/python scripts/parity/original.py reader ORIG \
         tests/fixtures/mxnet/small.params
+    /tmp/mxvenv/bin/python scripts/parity/original.py cls ORIG tests/fixtures/mxnet \
+        TAG [light=1]
 
 Every command records what it wrote in ``MANIFEST.json`` and ``GENERATION.log`` beside the
 files (scripts/parity/provenance.py): the command, the original's commit, the MXNet/GluonCV
@@ -30,8 +32,12 @@ same function), runs one fixed input in inference mode and writes ``<tag>.json``
 No weights file is stored. SETR's fixtures use a small ViT the original lacks (``SMALL``).
 ``names`` writes only [[name, shape], ...] for variants too big to run in the tests (``NAMES``
 lists the stored ones). ``reader`` writes ``small.params``, a real ``mx.nd.save`` file of
-several dtypes for the reader's test. ``refresh`` rewrites everything in the folder: every
-fixture from its recorded spec, the ``NAMES`` files and ``small.params``.
+several dtypes for the reader's test. ``cls`` writes ``<tag>.params``, a seeded EPRNet-Cls
+ImageNet classifier (``CLS_WIDTHS``, ``CLS_CLASSES``: tiny; the names are those of the full-size
+net) saved by ``save_parameters`` as the original's ``weights/eprnetcls/*.params`` were, with
+``<tag>_input.npy`` / ``<tag>_out.npy`` (its logits in inference mode). ``refresh`` rewrites
+everything in the folder: every fixture from its recorded spec, the ``NAMES`` files,
+``small.params`` and the ``CLS`` files.
 """
 import json
 import sys
@@ -88,6 +94,9 @@ NAMES = {
     "att2scale_r101_names": ("AttentionToScale", *R101),
 }
 READER = "small.params"
+# EPRNet-Cls classifier fixtures: tag -> light; widths/classes small, names as the full net's
+CLS = {"eprnetcls_tiny": False, "eprnetcls_light_tiny": True}
+CLS_WIDTHS, CLS_CLASSES, CLS_CROP = (2, 4, 8, 16), 10, 32   # doubling, as (16, 32, 64, 128)
 
 
 def count_rows():
@@ -106,6 +115,9 @@ def count_rows():
 
 
 def load_original(root):
+    # this folder (on sys.path as the script's own) holds gluoncv.py, which would shadow GluonCV
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     sys.path.insert(0, str(Path(root).resolve()))
     import importlib
     import mxnet as mx
@@ -260,6 +272,28 @@ def reader_fixture(root, out_path):
     return [out_path]
 
 
+def cls_fixture(root, out_dir, tag, light):
+    """A seeded EPRNet-Cls (the original's ImageNet trunk + classifier) as ``save_parameters``
+    writes it, plus one input and its logits."""
+    mx, _ = load_original(root)
+    from mxnetseg.models.backbone.eprnet_cls import EPRNetCls
+    net = EPRNetCls(light=light, stage_channels=CLS_WIDTHS, classes=CLS_CLASSES)
+    net.initialize()
+    x = np.random.RandomState(0).standard_normal((2, 3, CLS_CROP, CLS_CROP)).astype(np.float32)
+    net(mx.nd.array(x))                            # settles the deferred shapes
+    for name, p in net._collect_params_with_prefix().items():
+        p.set_data(mx.nd.array(seeded_array(name, p.shape)))
+    y = net(mx.nd.array(x)).asnumpy()
+    out = Path(out_dir)
+    paths = out / f"{tag}.params", out / f"{tag}_input.npy", out / f"{tag}_out.npy"
+    net.save_parameters(str(paths[0]))
+    np.save(paths[1], x)
+    np.save(paths[2], y)
+    print(tag, "light" if light else "full", len(net._collect_params_with_prefix()), "params;",
+          "logits", y.shape, "abs max %.3g" % np.abs(y).max(), flush=True)
+    return list(paths)
+
+
 def refresh(root, out_dir):
     """Every fixture already in ``out_dir`` by its recorded spec, the NAMES files, READER."""
     specs = {}
@@ -270,6 +304,8 @@ def refresh(root, out_dir):
     written = fixture(root, out_dir, specs)
     for tag, args in NAMES.items():
         written += names(root, Path(out_dir) / f"{tag}.json", parse_spec(args))
+    for tag, light in CLS.items():
+        written += cls_fixture(root, out_dir, tag, light)
     return written + reader_fixture(root, Path(out_dir) / READER)
 
 
@@ -279,6 +315,7 @@ COMMANDS = {   # name -> (argument count after the command, or the least with "+
     "names": ("6+", lambda a: names(a[0], a[1], parse_spec(a[2:]))),
     "reader": ("2", lambda a: reader_fixture(a[0], a[1])),
     "refresh": ("2", lambda a: refresh(a[0], a[1])),
+    "cls": ("3+", lambda a: cls_fixture(a[0], a[1], a[2], a[3:] == ["light=1"])),
 }
 
 

@@ -15,6 +15,7 @@ import importlib
 import pkgutil
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Callable, Iterable, Optional
 
 import torch.nn as nn
@@ -22,7 +23,7 @@ import torch.nn as nn
 from ...models import MODELS
 
 __all__ = ["MXNET_NAME_MAPS", "GLUONCV_NAME_MAPS", "register_mxnet_map", "register_gluoncv_map",
-           "map_names", "bn_suffix", "rename", "CONV_MODULE", "cbr_rules", "resnet_base_name",
+           "BACKBONE_NAME_MAPS", "register_backbone_map", "backbone_state", "map_names", "bn_suffix", "rename", "CONV_MODULE", "cbr_rules", "resnet_base_name",
            "fcn_head_name", "fcn_heads_key"]
 
 _KEY = "mxnet_map"
@@ -166,6 +167,57 @@ def map_names(model: nn.Module, names) -> tuple[dict[str, str], list[str]]:
         ours = next((o for o in (fn(n, model) for fn in fns) if o is not None), None)
         (unmapped.append(n) if ours is None else mapped.__setitem__(n, ours))
     return mapped, unmapped
+
+
+# --- hand-written backbones from the original's ImageNet classifier files ----------------
+# backbone name -> (map, prefixes of the classifier's names, which the backbone drops)
+_BACKBONE_MAPS: dict[str, tuple[NameMap, tuple[str, ...]]] = {}
+BACKBONE_NAME_MAPS: Mapping[str, tuple[NameMap, tuple[str, ...]]] = MappingProxyType(
+    _BACKBONE_MAPS)
+
+
+def register_backbone_map(*archs: str, skip: tuple[str, ...] = ()):
+    """``fn(mxnet_name, backbone) -> key`` for the ``.params`` of the ImageNet classifier a
+    backbone was cut from (what the original's ``backbone_init: {manner: cls}`` loaded); names
+    starting with one of ``skip`` (the classifier's head) belong to no backbone key."""
+    def deco(fn):
+        for a in archs:
+            _BACKBONE_MAPS[a] = (fn, tuple(skip))
+        return fn
+    return deco
+
+
+def backbone_state(module: nn.Module, arch: str, path) -> dict:
+    """An MXNet classifier ``.params`` file as ``module``'s state dict, through ``arch``'s
+    registered backbone map; every name but the classifier's must map, each to one key."""
+    import torch
+
+    from ..mxnet_params import CheckpointError, read_params
+    if arch not in _BACKBONE_MAPS:
+        raise CheckpointError(f"{str(path)!r} is an MXNet .params file, but backbone {arch!r} "
+                              f"has no MXNet name map (backbones with one: "
+                              f"{', '.join(sorted(_BACKBONE_MAPS)) or 'none'}); convert it to a "
+                              f"PyTorch state dict of the backbone")
+    fn, skip = _BACKBONE_MAPS[arch]
+    state, seen, problems = {}, {}, []
+    for name, array in read_params(path).items():
+        if skip and name.startswith(skip):
+            continue
+        ours = fn(name, module)
+        if ours is None or ours in seen:
+            problems.append(name if ours is None else f"{name} (also {seen[ours]} -> {ours})")
+            continue
+        seen[ours] = name
+        state[ours] = torch.from_numpy(array.copy())
+    if problems:
+        more = f" ... (+{len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise CheckpointError(f"{str(path)!r} does not fit backbone {arch!r}: MXNet names with no "
+                              f"single counterpart ({len(problems)}): "
+                              f"{', '.join(problems[:10])}{more}")
+    for key, value in module.state_dict().items():   # MXNet keeps no BN batch counters
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = value.clone()
+    return state
 
 
 # every module of this package is one family's maps, registering itself on import

@@ -2,7 +2,9 @@
 
 Our modules keep the original's attribute paths; only the original's ``ConvModule2d``
 (``conv``, ``bn``, ``act.act``) becomes our ``ConvBNAct`` Sequential (``0``, ``1``, ``2``), its
-``FCNHead`` our FCNHead Sequential, and the EPRNet trunk moves under ``backbone``.
+``FCNHead`` our FCNHead Sequential, and the EPRNet trunk moves under ``backbone``. The
+EPRNet-Cls ImageNet classifier (``weights/eprnetcls/*.params``) has the trunk's names at the top
+level, plus its ``linear`` classifier, which the trunk drops.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from typing import Optional
 
 import torch.nn as nn
 
-from . import CONV_MODULE, fcn_heads_key, register_mxnet_map, rename, resnet_base_name
+from . import (CONV_MODULE, fcn_heads_key, register_backbone_map, register_mxnet_map, rename,
+               resnet_base_name)
 
 # ConvModule2d parts -> ConvBNAct indices (0 conv, 1 norm, 2 activation), any module path
 _CONV_MODULE = CONV_MODULE + ((r"(.+)\.act\.act", r"\1.2"),)
@@ -44,3 +47,9 @@ def eprnet_name(name: str, model: nn.Module) -> Optional[str]:
     if name.startswith("head.conv2."):
         return f"head.{len(model.head) - 1}.{name.rsplit('.', 1)[1]}"
     return rename(name, _EPR_HEAD if name.startswith("head.") else _EPR_TRUNK)
+
+
+@register_backbone_map("eprnet_cls", "eprnet_cls_light", skip=("linear.",))
+def eprnet_cls_name(name: str, backbone: nn.Module) -> Optional[str]:
+    ours = rename(name, _EPR_TRUNK)
+    return ours.removeprefix("backbone.") if ours else None

@@ -12,7 +12,8 @@ from typing import Optional
 
 import torch.nn as nn
 
-from . import CONV_MODULE, bn_suffix, fcn_heads_key, register_mxnet_map, rename, resnet_base_name
+from . import (CONV_MODULE, bn_suffix, fcn_heads_key, register_backbone_map, register_mxnet_map,
+               rename, resnet_base_name)
 
 # a ConvModule2d's conv/bn -> ConvBNAct 0/1; any other parameter keeps its path
 _ANY_PATH = CONV_MODULE + ((r"(.+)", r"\1"),)
@@ -55,6 +56,21 @@ def densenet_base_name(name: str, ours: str = "backbone") -> Optional[str]:
         part = "norm" if m.group(2) == "0" else "conv"
         return f"{ours}.layer{m.group(1)}.transition{int(m.group(1)) - 1}.{part}.{suffix}"
     return None
+
+
+# GluonCV's ImageNet DenseNet (``features.K``, classifier ``output``) -> the slices above
+_FEATURES = {0: "stem.0", 1: "stem.1", 4: "layer1.0", 5: "layer2.0", 6: "layer2.1",
+             7: "layer3.0", 8: "layer3.1", 9: "layer4.0", 10: "layer4.1", 11: "layer4.2"}
+
+
+@register_backbone_map("densenet121", "densenet161", "densenet169", "densenet201",
+                       skip=("output.",))
+def densenet_cls_name(name: str, backbone: nn.Module) -> Optional[str]:
+    m = re.fullmatch(r"features\.(\d+)\.(.+)", name)
+    if m is None or int(m.group(1)) not in _FEATURES:
+        return None
+    ours = densenet_base_name(f"{_FEATURES[int(m.group(1))]}.{m.group(2)}")
+    return ours.removeprefix("backbone.") if ours else None
 
 
 @register_mxnet_map("LadderDenseNet")
