@@ -228,7 +228,9 @@ def normalize_batch(images, mean, std, channels_last=False):
                          f'{tuple(images.shape)}')
     scale = torch.tensor([1.0 / (255.0 * s) for s in std], device=images.device)
     shift = torch.tensor([-m / s for m, s in zip(mean, std)], device=images.device)
-    out = torch.addcmul(shift, images.float(), scale).permute(0, 3, 1, 2)
+    # multiply, then add (two roundings, not a fused multiply-add): bit-identical to
+    # ``normalize``, so a run does not depend on where it normalises
+    out = (images.float() * scale).add_(shift).permute(0, 3, 1, 2)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     return out.contiguous(memory_format=fmt)
 
