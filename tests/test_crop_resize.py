@@ -188,3 +188,45 @@ def test_libspng_decodes_the_same_pixels_and_reports_truncation(tmp_path):
     path.write_bytes(data[: data.size // 2].tobytes())
     with pytest.raises(DataError, match=f'{path}: cannot decode image'):
         B.read_image(path)
+
+
+def _label_files(tmp_path, labels):
+    paths = []
+    for i, label in enumerate(labels):
+        paths.append(tmp_path / f'{i}.png')
+        cv2.imwrite(str(paths[-1]), label.astype(np.uint8))
+    return paths
+
+
+def test_uint8_label_table_matches_the_mapping_and_keeps_its_errors(tmp_path):
+    class Refusing(B.SegmentationDataset):   # per pixel, refuses raw values above 40
+        NUM_CLASS = 20
+
+        def _get_pairs(self, split):
+            return [(tmp_path / 'x.jpg', tmp_path / 'x.png')]
+
+        def _map_label(self, raw):
+            if raw.max() > 40:
+                raise DataError(f'raw value {int(raw.max())} has no class')
+            return np.where(raw == 40, IGNORE_INDEX, raw.astype(np.int16) // 2)
+
+    class Neighbourly(Refusing):   # not per pixel: the table must not be used
+        def _map_label(self, raw):
+            return np.full(raw.shape, int(raw.mean()) % 20, np.int16)
+
+    rng = np.random.default_rng(0)
+    good = [rng.integers(0, 41, (30, 50)) for _ in range(3)]
+    bad = good[0].copy()
+    bad[3, 4] = 77
+    paths = _label_files(tmp_path, good + [bad])
+    ds = Refusing(root=tmp_path, mode='val')
+    for path, raw in zip(paths[:3], good):
+        want = np.where(raw == 40, IGNORE_INDEX, raw // 2)
+        assert np.array_equal(ds.load_label(path), want)
+    assert ds._lut is not None and ds._lut is not False   # the table is in use
+    with pytest.raises(DataError, match=f'{paths[3]}: raw value 77 has no class'):
+        ds.load_label(paths[3])
+    odd = Neighbourly(root=tmp_path, mode='val')
+    for path, raw in zip(paths[:3], good):
+        assert (odd.load_label(path) == int(raw.mean()) % 20).all()
+    assert odd._lut is False

@@ -155,6 +155,9 @@ def read_label(path):
 
 
 # ---------------------------------------------------------------------------- dataset
+_UNMAPPED = -2 ** 15   # label table entry of a raw value that _map_label refuses
+
+
 class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
     """File-pair segmentation dataset with GluonCV's four modes (SEED-MAP §7).
 
@@ -201,6 +204,7 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
                             f'got {cache_mb!r}')
         self.cache_mb, self.reduced_decode = float(cache_mb), bool(reduced_decode)
         self._cache, self._cache_bytes, self.output = {}, 0, 'float'
+        self._lut = None   # uint8 label -> class id table, see _map_raw
         self.root = self._resolve_root(root, data_root)
         self.pairs = [(Path(img), None if lbl is None else Path(lbl))
                       for img, lbl in self._get_pairs(split)]
@@ -411,7 +415,7 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
         """Read, map and validate a label file -> int16 class ids with IGNORE_INDEX."""
         raw = self.read_raw_label(path)
         try:
-            label = np.asarray(self._map_label(raw))
+            label = self._map_raw(raw)
         except DataError as err:
             raise DataError(f'{path}: {err}') from None
         lo, hi = int(label.min()), int(label.max())
@@ -422,6 +426,37 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
                             f'0..{self.NUM_CLASS - 1} (and {IGNORE_INDEX} for ignore) of '
                             f'{type(self).__name__}; fix the file or the label mapping')
         return label.astype(np.int16, copy=False)
+
+    def _map_raw(self, raw):
+        """``_map_label(raw)``; for uint8 labels one cv2.LUT through a table of what
+        ``_map_label`` gives each of the 256 values (several full-frame numpy passes fewer).
+        The table is checked against the direct mapping on the first file, so a mapping that
+        is not per pixel is never tabulated; a value the mapping refuses takes the direct path,
+        for its error message."""
+        if raw.dtype != np.uint8 or raw.ndim != 2 or self._lut is False:
+            return np.asarray(self._map_label(raw))
+        if self._lut is None:
+            direct = np.asarray(self._map_label(raw))
+            lut = self._uint8_table()
+            same = lut is not None and np.array_equal(cv2.LUT(raw, lut), direct)
+            self._lut = lut if same else False
+            return direct
+        label = cv2.LUT(raw, self._lut)
+        if cv2.minMaxLoc(label)[0] == _UNMAPPED:
+            return np.asarray(self._map_label(raw))
+        return label
+
+    def _uint8_table(self):
+        table = np.full((1, 256), _UNMAPPED, np.int16)
+        for value in range(256):
+            try:
+                mapped = np.asarray(self._map_label(np.full((1, 1), value, np.uint8)))
+            except DataError:
+                continue
+            if mapped.shape != (1, 1) or not _UNMAPPED < int(mapped[0, 0]) < 2 ** 15:
+                return None
+            table[0, value] = int(mapped[0, 0])
+        return table
 
     def __repr__(self):
         return (f'{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, '
