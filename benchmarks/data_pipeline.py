@@ -14,9 +14,9 @@ crop, blur, normalise):
   PIL port     GluonCV's steps written with PIL + numpy (no MXNet needed)
   GluonCV      gluoncv.data.segbase.SegmentationDataset._sync_transform + ToTensor + Normalize,
                as the original trains, run by the MXNet venv's python with one engine thread
-One process, one thread (cv2, torch, OpenMP, MXNet engine), as a loader worker on a busy
-machine; N workers scale this by at most N. Rounds interleave the pipelines (noisy shared
-machines) and the best round of each is kept. The 2048x1024 case is the real Cityscapes frame
+One process, one thread (cv2, torch, OpenMP, MXNet engine), as a loader worker; N workers
+scale this by at most N. Time is the process's CPU time, not wall-clock time, so other load on
+a shared machine does not count; rounds interleave the pipelines and the best of each is kept. The 2048x1024 case is the real Cityscapes frame
 of ../shared/realdata (mmsegmentation's demo, 1024x512) upscaled to 2048x1024 with its real
 gtFine labels, in four variants (~2.5 MB PNGs, as real leftImg8bit files are); without
 realdata, smooth synthetic PNGs. Not a test: prints a table and the command that made it.
@@ -82,12 +82,14 @@ class PILTrainPipeline:
 
 
 def samples_per_s(dataset, n, warmup=2):
+    """Samples per CPU-second of this process (all its threads): per-core throughput that a
+    busy shared machine does not dilute, as wall-clock time would."""
     for i in range(warmup):
         dataset[i % len(dataset)]
-    start = time.perf_counter()
+    start = time.process_time()
     for i in range(n):
         dataset[i % len(dataset)]
-    return n / (time.perf_counter() - start)
+    return n / (time.process_time() - start)
 
 
 # ---------------------------------------------------------------------------- GluonCV child
@@ -234,7 +236,7 @@ def main(argv=None):
             rows.append((name, n, run_case(root, k, ignore, crop, base, n, args.rounds,
                                            mxpython)))
     cols = ['ours float', 'ours uint8', 'ours cached', 'PIL port', 'GluonCV']
-    print('samples/s, one core (best of rounds); ratio = ours uint8 / reference')
+    print('samples per CPU-second, one thread (best of rounds); ratio = ours uint8 / reference')
     print(f'{"case":<58}{"n":>4}' + ''.join(f'{c:>13}' for c in cols)
           + f'{"vs PIL":>8}{"vs GluonCV":>12}')
     for name, n, best in rows:
@@ -242,8 +244,9 @@ def main(argv=None):
         vs_pil = best['ours uint8'] / best['PIL port']
         vs_gcv = f'{best["ours uint8"] / best["GluonCV"]:.2f}x' if 'GluonCV' in best else '-'
         print(f'{name:<58}{n:>4}{vals}{vs_pil:>7.2f}x{vs_gcv:>12}')
+    stamp = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     print(f'command: python benchmarks/data_pipeline.py {" ".join(argv)}'
-          f'  (1 thread, {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {os.cpu_count()} CPUs visible)')
+          f'  (1 thread, {stamp}, {os.cpu_count()} CPUs visible)')
 
 
 if __name__ == '__main__':

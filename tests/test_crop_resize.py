@@ -117,8 +117,10 @@ def test_reduced_jpeg_decode_is_used_and_close(tmp_path, monkeypatch):
     root = _list_root(tmp_path, _photos(), '.jpg')
     used = []
     decode = B.decode_image
-    monkeypatch.setattr(B, 'decode_image',
-                        lambda data, path, reduce=1: used.append(reduce) or decode(data, path, reduce))
+    def spy(data, path, reduce=1):
+        used.append(reduce)
+        return decode(data, path, reduce)
+    monkeypatch.setattr(B, 'decode_image', spy)
     # base 150 on ~600 px photos: the scale shrinks 2x to 8x, so every sample decodes reduced
     fast, plain = _list(root, crop_size=64, base_size=150), _list(root, crop_size=64, base_size=150,
                                                                      reduced_decode=False)

@@ -19,7 +19,8 @@ from .labels import IGNORE_INDEX
 __all__ = [
     'IGNORE_INDEX', 'DataError', 'DatasetOptionError', 'MissingFileError',
     'UnknownDatasetError',
-    'SegmentationDataset', 'read_image', 'decode_image', 'read_label', 'resolve_data_root', 'register_dataset',
+    'SegmentationDataset', 'read_image', 'decode_image', 'read_label', 'resolve_data_root',
+    'register_dataset',
     'get_dataset_class', 'list_datasets', 'get_dataset', 'single_thread_opencv_for_workers',
 ]
 
