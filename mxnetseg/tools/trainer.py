@@ -18,8 +18,8 @@ from tqdm import tqdm
 from ..config import Config, ConfigError
 from ..data import IGNORE_INDEX, DataError, get_dataset
 from ..data.base import single_thread_opencv_for_workers
-from ..data.transforms import normalize_batch
 from ..data.preflight import preflight
+from ..data.transforms import normalize_batch
 from ..models import canonical_name, count_parameters
 from ..models.build import build_model
 from .checkpoint import (load_model_weights, non_finite_tensors, rng_state, save_checkpoint,
