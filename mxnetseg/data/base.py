@@ -13,13 +13,14 @@ from PIL import Image
 
 from ..registry import Registry, UnknownNameError
 from . import transforms as T
-from .imagefile import PNG_SIGNATURE, is_complete
+from .imagefile import JPEG_SOI, PNG_SIGNATURE, is_complete
 from .labels import IGNORE_INDEX
 
 __all__ = [
     'IGNORE_INDEX', 'DataError', 'DatasetOptionError', 'MissingFileError',
     'UnknownDatasetError',
-    'SegmentationDataset', 'read_image', 'read_label', 'resolve_data_root', 'register_dataset',
+    'SegmentationDataset', 'read_image', 'decode_image', 'read_label', 'resolve_data_root',
+    'register_dataset',
     'get_dataset_class', 'list_datasets', 'get_dataset', 'single_thread_opencv_for_workers',
 ]
 
@@ -77,23 +78,53 @@ def _decode_error(path, what):
                      f're-download or regenerate this file')
 
 
+try:   # libspng decodes PNG about 1.3x faster than OpenCV's libpng (pip install pyspng)
+    import pyspng as _spng
+except ImportError:
+    _spng = None
+
+_RGB = getattr(cv2, 'IMREAD_COLOR_RGB', None)   # OpenCV >= 4.10: libpng/libjpeg emit RGB
+_REDUCED_GREY = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+                 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+_REDUCED_BGR = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def _is_rgb8_png(data):
+    head = data[:26].tobytes()   # signature, IHDR: ..., bit depth 8, colour type 2 (RGB)
+    return head[:8] == PNG_SIGNATURE and head[24:26] == b'\x08\x02'
+
+
+def decode_image(data, path, reduce=1):
+    """Decode encoded bytes to uint8 HWC RGB; ``reduce`` (2, 4, 8; JPEG) decodes at 1/reduce
+    of the size in the DCT domain (ceil of each side), several times faster than full size."""
+    out, rgb = None, True
+    try:
+        if _spng is not None and reduce == 1 and _is_rgb8_png(data):
+            out = _spng.load(data.tobytes(), format='RGB')   # the same pixels as cv2's
+        elif _RGB is not None:   # straight to RGB: no full-frame channel swap afterwards
+            flags = _RGB if reduce == 1 else _RGB | _REDUCED_GREY[reduce]
+            out = cv2.imdecode(data, flags | cv2.IMREAD_IGNORE_ORIENTATION)
+        else:
+            flags = cv2.IMREAD_COLOR if reduce == 1 else _REDUCED_BGR[reduce]
+            out, rgb = cv2.imdecode(data, flags | cv2.IMREAD_IGNORE_ORIENTATION), False
+    except (cv2.error, RuntimeError, ValueError):
+        out = None
+    if out is None:
+        raise _decode_error(path, 'image')
+    if not is_complete(data):  # OpenCV 4 decodes a cut-off JPEG, greying the rest
+        raise DataError(f'{path}: image file is truncated (no end marker); re-download or '
+                        f'regenerate this file')
+    return out if rgb else cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
+
+
 def read_image(path):
     """Decode an image file to uint8 HWC RGB (greyscale and 16-bit are converted).
 
     EXIF orientation is ignored, as PIL (the original's reader) does: label PNGs carry none,
     so turning the photo would move it off its label.
     """
-    data = _read_bytes(path)
-    try:
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    except cv2.error:
-        bgr = None
-    if bgr is None:
-        raise _decode_error(path, 'image')
-    if not is_complete(data):  # OpenCV 4 decodes a cut-off JPEG, greying the rest
-        raise DataError(f'{path}: image file is truncated (no end marker); re-download or '
-                        f'regenerate this file')
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return decode_image(_read_bytes(path), path)
 
 
 def read_label(path):
@@ -125,11 +156,23 @@ def read_label(path):
 
 
 # ---------------------------------------------------------------------------- dataset
+_UNMAPPED = -2 ** 15   # label table entry of a raw value that _map_label refuses
+
+
 class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
     """File-pair segmentation dataset with GluonCV's four modes (SEED-MAP §7).
 
     Subclasses set the class attributes and implement ``_get_pairs(split)``; they override
     ``_map_label(raw)`` when raw label values are not already class ids.
+
+    Speed options (every dataset takes them, e.g. through ``data_kwargs``):
+    ``cache_mb`` keeps up to that many MB of decoded train images and labels in RAM: the
+    train set fills it at construction, in the main process, so forked loader workers share
+    those pages (a spawned worker starts empty and fills its own up to the same limit).
+    ``reduced_decode`` (on) decodes a JPEG at 1/2, 1/4 or 1/8 size when the train scale
+    shrinks it at least that much (the DCT-domain reduction averages, like PIL's resize).
+    ``set_output('uint8')`` makes samples uint8 HWC tensors for ``normalize_batch`` on the
+    device (the trainer asks for it); the default output is normalised float32 CHW.
     """
     NUM_CLASS = 0
     CLASSES = ()
@@ -140,7 +183,7 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
     STD = (0.229, 0.224, 0.225)
 
     def __init__(self, root=None, split='train', mode=None, crop_size=480, base_size=520,
-                 seed=0, data_root=None):
+                 seed=0, data_root=None, cache_mb=0, reduced_decode=True):
         name = type(self).__name__
         if mode is None:
             mode = split if split in MODES else 'train' if split == 'trainval' else None
@@ -157,6 +200,12 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
         self.split, self.mode = split, mode
         self.crop_size, self.base_size = int(crop_size), int(base_size)
         self.seed, self.epoch = int(seed), 0
+        if not float(cache_mb) >= 0:
+            raise DataError(f'{name}: cache_mb must be a size in MB >= 0 (0 = no cache), '
+                            f'got {cache_mb!r}')
+        self.cache_mb, self.reduced_decode = float(cache_mb), bool(reduced_decode)
+        self._cache, self._cache_bytes, self.output = {}, 0, 'float'
+        self._lut = None   # uint8 label -> class id table, see _map_raw
         self.root = self._resolve_root(root, data_root)
         self.pairs = [(Path(img), None if lbl is None else Path(lbl))
                       for img, lbl in self._get_pairs(split)]
@@ -169,6 +218,8 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
                 raise FileNotFoundError(
                     f'{name}: {len(missing)} image(s) of split {split!r} have no label, e.g. '
                     f'{missing[0]}; mode {mode!r} needs labels, use mode="test" for image-only splits')
+        if self.cache_mb and mode == 'train':
+            self.fill_cache()
 
     # -- helpers for the folder-walking loaders (ADE20K, Cityscapes, BDD100K, Mapillary) --
     def _image_dir(self, path):
@@ -253,23 +304,105 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
             raise DataError(f'{files}: OpenCV failed on this sample ({str(err).strip()}); '
                             f'check the files with python -m mxnetseg data check') from None
 
+    def set_output(self, kind):
+        """'float' (default): normalised float32 CHW images; 'uint8': uint8 HWC, for
+        ``transforms.normalize_batch`` on the device."""
+        if kind not in ('float', 'uint8'):
+            raise DataError(f"{type(self).__name__}.set_output: unknown output {kind!r}; "
+                            f"expected 'float' or 'uint8'")
+        self.output = kind
+
+    def _image_out(self, image):
+        if self.output == 'uint8':
+            return torch.from_numpy(np.ascontiguousarray(image))
+        return torch.from_numpy(T.normalize(image, self.MEAN, self.STD))
+
     def _load_sample(self, index, img_path, label_path):
+        if self.mode == 'train':
+            image, label, source = self._train_inputs(index, img_path, label_path)
+            image, label = T.sync_train(image, label, self.crop_size, self.base_size,
+                                        self._train_rng(index), source_size=source)
+            return self._image_out(image), torch.from_numpy(label.astype(np.int64))
         image = self.load_image(img_path)
         if self.mode == 'test':
-            return torch.from_numpy(T.normalize(image, self.MEAN, self.STD)), self._relative(img_path)
+            return self._image_out(image), self._relative(img_path)
         label = self.load_label(label_path)
-        if label.shape != image.shape[:2]:
-            raise DataError(f'image {img_path} is {image.shape[1]}x{image.shape[0]} but label '
-                            f'{label_path} is {label.shape[1]}x{label.shape[0]} (WxH); they must '
-                            f'match, fix or remove this pair')
-        if self.mode == 'train':
-            # Seeded per (seed, epoch, index): identical across workers, ranks and resumes.
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            image, label = T.sync_train(image, label, self.crop_size, self.base_size, rng)
-        elif self.mode == 'val':
+        self._check_sizes(image.shape[:2], label.shape, img_path, label_path)
+        if self.mode == 'val':
             image, label = T.sync_val(image, label, self.crop_size)
-        image = T.normalize(image, self.MEAN, self.STD)
-        return torch.from_numpy(image), torch.from_numpy(label.astype(np.int64))
+        return self._image_out(image), torch.from_numpy(label.astype(np.int64))
+
+    def _train_rng(self, index):
+        # Seeded per (seed, epoch, index): identical across workers, ranks and resumes.
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    @staticmethod
+    def _check_sizes(image_hw, label_hw, img_path, label_path, approx=''):
+        if tuple(label_hw) != tuple(image_hw):
+            raise DataError(f'image {img_path} is {approx}{image_hw[1]}x{image_hw[0]} but label '
+                            f'{label_path} is {label_hw[1]}x{label_hw[0]} (WxH); they must '
+                            f'match, fix or remove this pair')
+
+    def _train_inputs(self, index, img_path, label_path):
+        """(image, label, source_size): the cached pair, or a freshly decoded one; the image
+        is decoded reduced (source_size = full (h, w)) when the plan allows it."""
+        hit = self._cache.get(index)
+        if hit is not None:
+            return hit[0], hit[1], None
+        plain_loader = type(self).load_image is SegmentationDataset.load_image
+        if self.reduced_decode and plain_loader and not self._cache_has_room():
+            data = _read_bytes(img_path)
+            if data[:2].tobytes() == JPEG_SOI:
+                label = self.load_label(label_path)
+                h, w = label.shape
+                f = self._reduction(h, w, index)
+                image = decode_image(data, img_path, f)
+                full = (h, w) if f > 1 else None
+                expect = (-(-h // f), -(-w // f))
+                self._check_sizes(image.shape[:2], expect, img_path, label_path,
+                                  'about ' if f > 1 else '')
+                return image, label, full
+            image = decode_image(data, img_path)
+        else:
+            image = self.load_image(img_path)
+        label = self.load_label(label_path)
+        self._check_sizes(image.shape[:2], label.shape, img_path, label_path)
+        self._cache_put(index, image, label)
+        return image, label, None
+
+    def _reduction(self, h, w, index):
+        """Largest JPEG reduction f in (8, 4, 2) that this sample's scale allows, else 1."""
+        plan = T.plan_train(h, w, self.crop_size, self.base_size, self._train_rng(index))
+        shrink = min(w / plan.out_w, h / plan.out_h)
+        return next((f for f in (8, 4, 2) if shrink >= f), 1)
+
+    # -- decoded-sample cache ----------------------------------------------------------
+    def _cache_has_room(self):
+        return self._cache_bytes < self.cache_mb * 2 ** 20
+
+    def _cache_put(self, index, image, label):
+        size = image.nbytes + label.nbytes
+        if self._cache_bytes + size <= self.cache_mb * 2 ** 20:
+            self._cache[index] = (image, label)
+            self._cache_bytes += size
+
+    def fill_cache(self):
+        """Decode train samples in order into the cache until ``cache_mb`` is reached."""
+        for index, (img_path, label_path) in enumerate(self.pairs):
+            if not self._cache_has_room():
+                break
+            if index not in self._cache:
+                try:
+                    self._train_inputs(index, img_path, label_path)
+                except DataError:
+                    continue   # reported when the sample itself is loaded
+        return len(self._cache)
+
+    def __getstate__(self):
+        # A spawned loader worker gets the dataset pickled: not gigabytes of cache with it.
+        state = dict(self.__dict__)
+        state['_cache'], state['_cache_bytes'] = {}, 0
+        return state
 
     def load_image(self, path):
         """Decoded uint8 HWC RGB image (hook for datasets that pre-resize, e.g. MHP)."""
@@ -283,7 +416,7 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
         """Read, map and validate a label file -> int16 class ids with IGNORE_INDEX."""
         raw = self.read_raw_label(path)
         try:
-            label = np.asarray(self._map_label(raw))
+            label = self._map_raw(raw)
         except DataError as err:
             raise DataError(f'{path}: {err}') from None
         lo, hi = int(label.min()), int(label.max())
@@ -293,7 +426,38 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
             raise DataError(f'{path}: label values {bad[:10].tolist()} are outside the class ids '
                             f'0..{self.NUM_CLASS - 1} (and {IGNORE_INDEX} for ignore) of '
                             f'{type(self).__name__}; fix the file or the label mapping')
-        return label.astype(np.int16)
+        return label.astype(np.int16, copy=False)
+
+    def _map_raw(self, raw):
+        """``_map_label(raw)``; for uint8 labels one cv2.LUT through a table of what
+        ``_map_label`` gives each of the 256 values (several full-frame numpy passes fewer).
+        The table is checked against the direct mapping on the first file, so a mapping that
+        is not per pixel is never tabulated; a value the mapping refuses takes the direct path,
+        for its error message."""
+        if raw.dtype != np.uint8 or raw.ndim != 2 or self._lut is False:
+            return np.asarray(self._map_label(raw))
+        if self._lut is None:
+            direct = np.asarray(self._map_label(raw))
+            lut = self._uint8_table()
+            same = lut is not None and np.array_equal(cv2.LUT(raw, lut), direct)
+            self._lut = lut if same else False
+            return direct
+        label = cv2.LUT(raw, self._lut)
+        if cv2.minMaxLoc(label)[0] == _UNMAPPED:
+            return np.asarray(self._map_label(raw))
+        return label
+
+    def _uint8_table(self):
+        table = np.full((1, 256), _UNMAPPED, np.int16)
+        for value in range(256):
+            try:
+                mapped = np.asarray(self._map_label(np.full((1, 1), value, np.uint8)))
+            except DataError:
+                continue
+            if mapped.shape != (1, 1) or not _UNMAPPED < int(mapped[0, 0]) < 2 ** 15:
+                return None
+            table[0, value] = int(mapped[0, 0])
+        return table
 
     def __repr__(self):
         return (f'{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, '
