@@ -129,62 +129,123 @@ class SegInferencer:
                 out = out / 2
         return out.double()
 
-    def _scale_scores(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores of resized images (N,3,h,w), cropped to their size, and each image's log
-        offset M_s (N,1,1,1)."""
-        n, _, height, width = img.shape
-        padded = self._pad(img)
-        ph, pw = padded.shape[-2:]
-        boxes = self.windows(ph, pw)
-        acc = torch.zeros((n, self.nclass, ph, pw), dtype=torch.float64, device=img.device)
-        count = torch.zeros((1, 1, ph, pw), dtype=torch.float64, device=img.device)
-        offset = torch.zeros((n, 1, 1, 1), dtype=torch.float64, device=img.device)
-        # about window_batch crops per forward, whatever the number of images
-        per_step = max(1, self.window_batch // n)
-        for start in range(0, len(boxes), per_step):
-            chunk = boxes[start:start + per_step]
-            batch = torch.cat([self._pad(padded[:, :, h0:h1, w0:w1]) for h0, h1, w0, w1 in chunk])
-            out = self._forward(batch)
-            out = out.view(len(chunk), n, *out.shape[1:])     # window-major, as concatenated
+    def _scale_jobs(self, image: torch.Tensor):
+        """Every window of every scale, in scale order: (state, box, crop) with the scale's
+        accumulator state created when its first window is reached."""
+        h, w = image.shape[-2:]
+        for scale in self.scales:
+            height, width = self.scaled_size(h, w, scale)
+            padded = self._pad(resize(image, (height, width)))
+            boxes = self.windows(*padded.shape[-2:])
+            state = _ScaleState(image.shape[0], self.nclass, padded.shape[-2:], (height, width),
+                                len(boxes), image.device)
+            for h0, h1, w0, w1 in boxes:
+                yield state, (h0, h1, w0, w1), self._pad(padded[:, :, h0:h1, w0:w1])
+            del padded
+
+    def _run_chunk(self, chunk, n: int) -> None:
+        """One forward over the windows of ``chunk`` (possibly of several scales); each window's
+        scores go into its scale's accumulator. Out of GPU memory: halve the batch and retry."""
+        try:
+            out = self._forward(torch.cat([crop for _, _, crop in chunk]))
+        except torch.cuda.OutOfMemoryError:
+            if len(chunk) == 1:
+                raise
+            torch.cuda.empty_cache()
+            half = (len(chunk) + 1) // 2
+            self.window_batch = min(self.window_batch, half * n)   # and for later chunks
+            self._run_chunk(chunk[:half], n)
+            self._run_chunk(chunk[half:], n)
+            return
+        out = out.view(len(chunk), n, *out.shape[1:])     # window-major, as concatenated
+        for state in dict.fromkeys(s for s, _, _ in chunk):   # the chunk's scales, in order
+            rows = [i for i, (s, _, _) in enumerate(chunk) if s is state]
+            part = out[rows[0]:rows[-1] + 1]                 # a scale's windows are contiguous
             if self.fusion == 'exp':
-                # Running maximum, as in an online logsumexp: rescaling what is already summed
-                # keeps the result exact without holding every window's logits at once.
-                top = out.amax(dim=(0, 2, 3, 4)).view(n, 1, 1, 1)
-                if start == 0:
-                    offset = top
-                else:
-                    new = torch.maximum(offset, top)
-                    acc.mul_(torch.exp(offset - new))
-                    offset = new
-                out = torch.exp(out - offset)
-            for (h0, h1, w0, w1), score in zip(chunk, out):
-                acc[:, :, h0:h1, w0:w1] += score[:, :, :h1 - h0, :w1 - w0]
-                count[0, :, h0:h1, w0:w1] += 1
-        return acc.div_(count)[:, :, :height, :width], offset
+                part = state.shifted_exp(part)
+            for (_, (h0, h1, w0, w1), _), score in zip(chunk[rows[0]:rows[-1] + 1], part):
+                state.add((h0, h1, w0, w1), score)
 
     @torch.no_grad()
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        """Windows of all scales share forwards: up to ``window_batch`` windows (times the
+        images, plus the flipped copies) per call of the model. Each scale is resized back and
+        fused as soon as its last window is in, so at most the scales of one batch hold a
+        full-size accumulator at a time."""
         if image.dim() == 3:
             image = image.unsqueeze(0)
         if image.dim() != 4 or image.shape[0] < 1:
             raise ValueError(f'expected images (N,3,H,W), got {tuple(image.shape)}')
-        h, w = image.shape[-2:]
-        total, offset = None, None
-        for scale in self.scales:
-            height, width = self.scaled_size(h, w, scale)
-            score, m_s = self._scale_scores(resize(image, (height, width)))
-            score = resize(score, (h, w))
-            if self.fusion == 'softmax':
-                score = score / len(self.scales)
-                total = score if total is None else total + score
-            elif total is None:
-                total, offset = score, m_s
-            else:
-                new = torch.maximum(offset, m_s)
-                total = total * torch.exp(offset - new) + score * torch.exp(m_s - new)
-                offset = new
-        self.log_offset = offset
+        n, (h, w) = image.shape[0], image.shape[-2:]
+        self._total, self._offset = None, None
+        chunk = []
+        for job in self._scale_jobs(image):
+            chunk.append(job)
+            # about window_batch crops per forward, whatever the number of images
+            if len(chunk) >= max(1, self.window_batch // n):
+                self._flush(chunk, n, (h, w))
+                chunk = []
+        if chunk:
+            self._flush(chunk, n, (h, w))
+        total, self.log_offset = self._total, self._offset
+        self._total = self._offset = None
         return total
+
+    def _flush(self, chunk, n: int, size) -> None:
+        self._run_chunk(chunk, n)
+        for state in dict.fromkeys(s for s, _, _ in chunk):
+            if state.done:
+                self._fuse(resize(state.scores(), size), state.offset)
+
+    def _fuse(self, score: torch.Tensor, m_s: torch.Tensor) -> None:
+        """Add one scale's score map (already at the image size) to the running total."""
+        if self.fusion == 'softmax':
+            score = score / len(self.scales)
+            self._total = score if self._total is None else self._total + score
+        elif self._total is None:
+            self._total, self._offset = score, m_s
+        else:
+            new = torch.maximum(self._offset, m_s)
+            self._total = self._total * torch.exp(self._offset - new) + score * torch.exp(m_s - new)
+            self._offset = new
+
+
+class _ScaleState:
+    """One scale's running window sum over its padded image, per-pixel window counts and (for
+    'exp' fusion) each image's log offset M_s, kept as a running maximum."""
+
+    def __init__(self, n: int, nclass: int, padded_size, size, windows: int, device):
+        ph, pw = padded_size
+        self.acc = torch.zeros((n, nclass, ph, pw), dtype=torch.float64, device=device)
+        self.count = torch.zeros((1, 1, ph, pw), dtype=torch.float64, device=device)
+        self.offset = torch.zeros((n, 1, 1, 1), dtype=torch.float64, device=device)
+        self.size, self.left, self.seen = size, windows, False
+
+    def shifted_exp(self, out: torch.Tensor) -> torch.Tensor:
+        """exp(out - M_s) for windows (k,n,K,h,w). As in an online logsumexp, what is already
+        summed is rescaled when the maximum grows: exact without holding every window."""
+        top = out.amax(dim=(0, 2, 3, 4)).view(-1, 1, 1, 1)
+        if not self.seen:
+            self.offset, self.seen = top, True
+        else:
+            new = torch.maximum(self.offset, top)
+            self.acc.mul_(torch.exp(self.offset - new))
+            self.offset = new
+        return torch.exp(out - self.offset)
+
+    def add(self, box, score: torch.Tensor) -> None:
+        h0, h1, w0, w1 = box
+        self.acc[:, :, h0:h1, w0:w1] += score[:, :, :h1 - h0, :w1 - w0]
+        self.count[0, :, h0:h1, w0:w1] += 1
+        self.left -= 1
+
+    @property
+    def done(self) -> bool:
+        return self.left == 0
+
+    def scores(self) -> torch.Tensor:
+        height, width = self.size
+        return self.acc.div_(self.count)[:, :, :height, :width]
 
 
 class Evaluator:
