@@ -11,6 +11,10 @@ say where the data is. An original MXNet ``.params`` file (recognised by content
 through the model's name map; it carries no config, so give --model/--backbone/--data/--dilate
 (and --aux if it has aux heads) as it was trained.
 
+``--ctx 0 1 2 3`` (or torchrun) evaluates with one process per GPU: the images are shared out,
+the confusion matrices summed, so the metrics equal one process's; ``--procs N`` does the same
+with N CPU processes. ``--ms --scales ...`` replaces the dataset's scale set.
+
 ``--purpose speed`` (the original's) times forward passes of a random --size input instead
 (the checkpoint is optional then: --model/--backbone suffice); ``python -m mxnetseg bench`` is
 the same code with more options.
