@@ -273,7 +273,8 @@ class _ScaleState:
 
 def default_window_batch(device) -> int:
     """Windows per forward when not given: 16 on a GPU (an out-of-memory error halves it, see
-    SegInferencer), 8 on the CPU, where larger batches stopped paying (benchmarks/eval_throughput.py)."""
+    SegInferencer); 8 on the CPU, as before: there batches do not pay by themselves (README,
+    benchmarks/eval_throughput.py), 8 only bounds the memory."""
     return 16 if torch.device(device).type == 'cuda' else 8
 
 
