@@ -93,6 +93,7 @@ class Config:
     #                                         [{name: ce, weight: 1}, {name: dice, weight: 0.5}]
     ckpt_dir: str = "weights"               # checkpoints go to <ckpt_dir>/<model>/
     val: bool = True                        # validate every epoch (--no-val turns it off)
+    eval_scales: Optional[list[float]] = None   # eval --ms scales; null: the dataset's set
     log_interval: int = 5
     ckpt_interval: int = 0                  # also save the resume checkpoint every N iterations
     stop_at: Optional[int] = None           # stop (after saving) at this global iteration
@@ -130,6 +131,10 @@ class Config:
                 raise ConfigError(f"bs_train ({self.bs_train}) must divide evenly over "
                                   f"original_gpus ({self.original_gpus}): the original split each "
                                   f"batch evenly over its GPUs")
+        if self.eval_scales is not None and not (
+                self.eval_scales and all(0 < s < float("inf") for s in self.eval_scales)):
+            raise ConfigError(f"eval_scales: {self.eval_scales!r} is not a non-empty list of "
+                              f"positive numbers (e.g. [0.5, 0.75, 1.0]); null uses the dataset's")
         for key in ("crop_size", "base_size", "epochs", "bs_train", "bs_val", "log_interval",
                     "nan_skip_limit"):
             if getattr(self, key) <= 0:

@@ -11,6 +11,10 @@ say where the data is. An original MXNet ``.params`` file (recognised by content
 through the model's name map; it carries no config, so give --model/--backbone/--data/--dilate
 (and --aux if it has aux heads) as it was trained.
 
+``--ctx 0 1 2 3`` (or torchrun) evaluates with one process per GPU: the images are shared out,
+the confusion matrices summed, so the metrics equal one process's; ``--procs N`` does the same
+with N CPU processes. ``--ms --scales ...`` replaces the dataset's scale set.
+
 ``--purpose speed`` (the original's) times forward passes of a random --size input instead
 (the checkpoint is optional then: --model/--backbone suffice); ``python -m mxnetseg bench`` is
 the same code with more options.
@@ -46,13 +50,21 @@ def parse_args(argv=None):
                    help="the checkpoint has aux heads")
     p.add_argument("--norm-layer", default=None, help="BN | SyncBN | GN")
     p.add_argument("--ctx", nargs="*", default=None, metavar="GPU",
-                   help="GPU id (the first one is used)")
+                   help="GPU ids: one process each, the images shared out (torchrun works too)")
     p.add_argument("--data", help="dataset name (default for a zoo name: its dataset)")
     p.add_argument("--data-root", help="folder holding the dataset folders")
     p.add_argument("--crop", type=int, help="crop (window) size")
     p.add_argument("--base", type=int, help="base size")
     p.add_argument("--mode", default="val", choices=("val", "testval", "test"))
     p.add_argument("--ms", action="store_true", help="multi-scale + flip, the original's scales")
+    p.add_argument("--scales", nargs="+", type=_scale, metavar="S",
+                   help="with --ms: these scales instead of the dataset's (config eval_scales)")
+    p.add_argument("--window-batch", type=int, default=None, metavar="N",
+                   help="sliding windows per forward, all scales together (default 16 on a "
+                   "GPU, 8 on the CPU; halved on a GPU out-of-memory error)")
+    p.add_argument("--procs", type=int, default=1, metavar="N",
+                   help="without --ctx: N CPU processes (gloo) share the images, as --ctx 0 1 "
+                   "... does with one process per GPU")
     p.add_argument("--fusion", default="exp", choices=("exp", "softmax"),
                    help="how scales/flips are fused: exp of logits (original) or softmax mean")
     p.add_argument("--save-dir", help="where predictions go (default color_results/<data>/<mode>)")
@@ -69,11 +81,24 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number (a scale such as "
+                                         f"0.75)")
+    return value
+
+
 # The checkpoint's own config decides these: a flag or --config that disagrees is an error.
 MODEL_KEYS = ("model_name", "backbone", "dilate", "aux", "norm_layer", "output_stride",
               "model_kwargs", "crop_size", "base_size")
 # These say where the data is: a --config fills only what the checkpoint lacks; flags win.
 DATA_KEYS = ("data_name", "data_root", "val_split", "data_kwargs")
+# Evaluation settings: a --config replaces the checkpoint's (the --scales flag wins over both).
+EVAL_KEYS = ("eval_scales",)
 FLAGS = {"model_name": "--model", "backbone": "--backbone", "dilate": "--dilate",
          "aux": "--aux", "norm_layer": "--norm-layer", "crop_size": "--crop",
          "base_size": "--base", "data_name": "--data", "data_root": "--data-root"}
@@ -120,6 +145,7 @@ def _config_for(args):
                 base[key] = given[key]
     else:
         base.update({k: v for k, v in given.items() if k in MODEL_KEYS + DATA_KEYS})
+    base.update({k: given[k] for k in EVAL_KEYS if k in given})
     base.update(flags)
     if args.dilate is not None and not saved:
         base["output_stride"] = None
@@ -160,41 +186,68 @@ def _check_plots(folder: Path, mode: str, samples: int, force: bool) -> None:
              f"them, or choose another --plots folder")
 
 
-def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion="exp",
-                        save_dir=None, amp=None, json_path=None, force=False, plots=None,
-                        samples=4):
-    """Evaluate ``checkpoint`` with the model/data keys of ``cfg``; prints and returns metrics
-    (mode val) or the written prediction files (testval/test)."""
-    import torch
-    from mxnetseg.data import get_dataset
-    from mxnetseg.tools.checkpoint import load_model_weights
-    from mxnetseg.tools.evaluator import Evaluator, eval_scales
-    from mxnetseg.models.build import build_model
+def _output_dir(cfg, mode, ms, save_dir) -> Path:
+    # single- and multi-scale predictions never share a folder
+    return Path(save_dir or Path("color_results") / cfg.data_name.lower()
+                / (mode + ("_ms" if ms else "")))
 
+
+def _check_targets(cfg, mode, ms, save_dir, json_path, force, plots, samples):
+    """Before any work: never overwrite an earlier run's metrics, plots or predictions."""
     if json_path:
         _free_target(Path(json_path), force, "metrics")
     if plots:
         _check_plots(Path(plots), mode, samples, force)
-    if mode != "val":   # single- and multi-scale predictions never share a folder
-        out = Path(save_dir or Path("color_results") / cfg.data_name.lower()
-                   / (mode + ("_ms" if ms else "")))
-        _free_target(out, force, "predictions")
-    device = torch.device("cuda", ctx[0]) if ctx else torch.device("cpu")
+    if mode != "val":
+        _free_target(_output_dir(cfg, mode, ms, save_dir), force, "predictions")
+
+
+def _dataset(cfg, mode):
+    from mxnetseg.data import get_dataset
     split = {"val": cfg.val_split, "testval": cfg.val_split, "test": "test"}[mode]
     data_mode = "testval" if mode == "val" else "test"
-    dataset = get_dataset(cfg.data_name, split=split, mode=data_mode,
-                          crop_size=cfg.crop_size, base_size=cfg.base_size,
-                          data_root=cfg.data_root, **cfg.data_kwargs)
+    return split, get_dataset(cfg.data_name, split=split, mode=data_mode,
+                              crop_size=cfg.crop_size, base_size=cfg.base_size,
+                              data_root=cfg.data_root, **cfg.data_kwargs)
+
+
+def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion="exp",
+                        save_dir=None, amp=None, json_path=None, force=False, plots=None,
+                        samples=4, scales=None, window_batch=None):
+    """Evaluate ``checkpoint`` with the model/data keys of ``cfg`` in this process (the first
+    GPU of ``ctx``, or the CPU); prints and returns metrics (mode val) or the written
+    prediction files (testval/test). ``scales`` (else ``cfg.eval_scales``) replaces the
+    dataset's --ms scales; ``window_batch``: windows per forward."""
+    _check_targets(cfg, mode, ms, save_dir, json_path, force, plots, samples)
+    import torch
+    device = torch.device("cuda", ctx[0]) if ctx else torch.device("cpu")
+    return _evaluate(checkpoint, cfg, device, mode, ms, fusion, save_dir, amp, json_path,
+                     plots, samples, scales, window_batch)
+
+
+def _evaluate(checkpoint, cfg, device, mode, ms, fusion, save_dir, amp, json_path, plots,
+              samples, scales, window_batch, rank=0, world=1):
+    """The evaluation itself; with ``world`` > 1 this process takes its share of the images
+    and only rank 0 prints and writes the metrics (every process gets them)."""
+    from mxnetseg.models.build import build_model
+    from mxnetseg.tools.checkpoint import load_model_weights
+    from mxnetseg.tools.evaluator import Evaluator, eval_scales
+
+    split, dataset = _dataset(cfg, mode)
     model = build_model(cfg, dataset.num_class)
     load_model_weights(model, checkpoint)
     model.to(device).eval()
-    scales, flip = eval_scales(cfg.data_name, ms)
+    scales, flip = eval_scales(cfg.data_name, ms, cfg.eval_scales if scales is None else scales)
     evaluator = Evaluator(model, dataset, nclass=dataset.num_class, crop_size=cfg.crop_size,
                           base_size=cfg.base_size, scales=scales, flip=flip, device=device,
-                          amp=amp, fusion=fusion)
+                          amp=amp, fusion=fusion, window_batch=window_batch, rank=rank,
+                          world=world)
+    is_main = rank == 0
     if mode == "val":
-        metrics = evaluator.run_val(keep=samples if plots else 0)
+        metrics = evaluator.run_val(keep=samples if plots and is_main else 0)
         metrics["classes"] = list(dataset.classes)
+        if not is_main:
+            return metrics
         print(evaluator.metric.table(dataset.classes))
         if plots:
             from mxnetseg.tools.plots import denormalize, plot_eval
@@ -204,20 +257,40 @@ def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion=
                                   title=f"{cfg.model_name} {cfg.data_name} {split}"):
                 print(f"wrote {path}")
         print(f"{cfg.data_name} {split}: pixAcc {metrics['pixAcc']:.4f}  "
-              f"mIoU {metrics['mIoU']:.4f}  (scales {list(scales)}, flip {flip})")
+              f"mIoU {metrics['mIoU']:.4f}  (scales {list(scales)}, flip {flip}"
+              + (f", {world} processes)" if world > 1 else ")"))
         if json_path:
             from mxnetseg.tools.logging import json_safe
             tmp = Path(json_path).with_name(Path(json_path).name + ".tmp")
             tmp.write_text(json.dumps(json_safe(metrics), indent=2, allow_nan=False))
             tmp.replace(json_path)
         return metrics
-    files = evaluator.run_predict(out, dataset.palette)
+    out = _output_dir(cfg, mode, ms, save_dir)
+    also = []
     if mode == "test" and cfg.data_name.lower() == "cityscapes":
+        # labelIds for the test server, from the same inference as the colour images
         from mxnetseg.data.cityscapes import train_id_to_label_id
-        files += evaluator.run_predict(out / "submission", None,
-                                       label_transform=train_id_to_label_id, submission=True)
-    print(f"wrote {len(files)} prediction PNGs under {out}")
+        also.append((out / "submission", train_id_to_label_id))
+    files = evaluator.run_predict(out, dataset.palette, also=also)
+    if is_main:
+        print(f"wrote {len(files)} prediction PNGs under {out}")
     return files
+
+
+def _eval_worker(checkpoint, cfg, options, ctx=None, local_index=0):
+    """One process of a multi-GPU (``--ctx 0 1 ...``), torchrun or ``--procs N`` evaluation."""
+    import torch
+    from mxnetseg.tools.distributed import cleanup, init_distributed
+    info = init_distributed(ctx, local_index)
+    if info.device.type == "cpu" and info.world > 1:   # CPU processes share the cores
+        torch.set_num_threads(max(1, torch.get_num_threads() // info.world))
+    try:
+        rc = run_cli(lambda: _evaluate(checkpoint, cfg, info.device, **options,
+                                       rank=info.rank, world=info.world))
+    finally:
+        cleanup()
+    if rc:
+        raise SystemExit(rc)
 
 
 def speed(args):
@@ -258,9 +331,26 @@ def main(argv=None):
         if not args.checkpoint:
             fail("--checkpoint is required to score (--purpose speed times a model without one)")
         cfg, _ = _config_for(args)
-        evaluate_checkpoint(args.checkpoint, cfg, args.ctx, args.mode, args.ms, args.fusion,
-                            args.save_dir, args.amp, args.json, args.force, args.plots,
-                            args.samples)
+        if args.scales and not args.ms:
+            fail("--scales sets the scales of multi-scale evaluation: add --ms (flip included)")
+        if args.window_batch is not None and args.window_batch < 1:
+            fail(f"--window-batch must be >= 1, got {args.window_batch}")
+        if args.procs < 1 or (args.procs > 1 and args.ctx):
+            fail(f"--procs {args.procs}: CPU processes (>= 1) are for runs without --ctx; "
+                 f"with GPUs, --ctx 0 1 ... starts one process per GPU")
+        _check_targets(cfg, args.mode, args.ms, args.save_dir, args.json, args.force,
+                       args.plots, args.samples)
+        options = dict(mode=args.mode, ms=args.ms, fusion=args.fusion, save_dir=args.save_dir,
+                       amp=args.amp, json_path=args.json, plots=args.plots,
+                       samples=args.samples, scales=args.scales, window_batch=args.window_batch)
+        from mxnetseg.tools.distributed import launch, under_torchrun
+        if len(args.ctx or []) > 1 or args.procs > 1 or under_torchrun():
+            _dataset(cfg, args.mode)   # a data error shows once, before processes start
+            return launch(_eval_worker, args.ctx, args.checkpoint, cfg, options,
+                          cpu_procs=args.procs)
+        import torch
+        device = torch.device("cuda", args.ctx[0]) if args.ctx else torch.device("cpu")
+        _evaluate(args.checkpoint, cfg, device, **options)
     return run_cli(go)
 
 

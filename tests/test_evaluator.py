@@ -163,14 +163,22 @@ def test_matches_gluoncv_reference(scales, flip):
     torch.testing.assert_close(scores, ref, rtol=1e-5, atol=0)
 
 
-def test_batched_windows_equal_one_at_a_time():
+@pytest.mark.parametrize('fusion', ['exp', 'softmax'])
+@pytest.mark.parametrize('window_batch', [3, 8, 64])
+def test_batched_windows_equal_one_at_a_time(fusion, window_batch):
+    """Windows of several scales in one forward (3: batches straddle scales; 64: the whole
+    image in one forward) give the scores of one window per forward."""
     model = ContextModel().eval()
     image = _image(70, 90, seed=2)
-    kw = dict(crop_size=32, base_size=80, scales=(0.75, 1.0, 1.5), flip=True)
-    one = SegInferencer(model, 4, window_batch=1, **kw)
-    many = SegInferencer(model, 4, window_batch=8, **kw)
+    kw = dict(crop_size=32, base_size=80, scales=(0.5, 0.75, 1.0, 1.5), flip=True, fusion=fusion)
+    one = SegInferencer(Counting(model), 4, window_batch=1, **kw)
+    many = SegInferencer(Counting(model), 4, window_batch=window_batch, **kw)
     a, b = one(image), many(image)
-    torch.testing.assert_close(one.log_offset, many.log_offset)
+    windows = len(one.model.batches)
+    assert windows == 2 + 6 + 12 + 24      # 40x31, 60x47, 80x62, 120x93; stride 21
+    assert len(many.model.batches) == math.ceil(windows / window_batch)
+    if fusion == 'exp':
+        torch.testing.assert_close(one.log_offset, many.log_offset)
     torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
 
 
@@ -206,9 +214,38 @@ def test_multiscale_forward_batches():
     out = inf(_image(48, 64))
     assert out.shape == (1, 4, 48, 64)
     # 0.5: 32x24 -> one padded 32x32 input; 1.0: 48x64 -> 2x3 = 6 windows;
-    # 1.5: 72x96 -> 3x5 = 15 windows. Flipped copies ride in the same batch.
-    assert [b[0] for b in model.batches] == [2, 8, 4, 8, 8, 8, 6]
+    # 1.5: 72x96 -> 3x5 = 15 windows: 22 windows of all scales, 4 per forward, each with its
+    # flipped copy in the same batch.
+    assert [b[0] for b in model.batches] == [8, 8, 8, 8, 8, 4]
     assert all(b[1:] == (3, 32, 32) for b in model.batches)
+
+
+class OutOfMemoryAbove(nn.Module):
+    """Raises CUDA's out-of-memory error for batches larger than ``limit`` (CPU stand-in)."""
+
+    def __init__(self, inner, limit):
+        super().__init__()
+        self.inner, self.limit, self.batches = inner, limit, []
+
+    def forward(self, x):
+        if x.shape[0] > self.limit:
+            raise torch.cuda.OutOfMemoryError('CUDA out of memory (test)')
+        self.batches.append(x.shape[0])
+        return self.inner(x)
+
+
+def test_out_of_memory_halves_the_window_batch():
+    model = ContextModel().eval()
+    image = _image(48, 64, seed=3)
+    kw = dict(crop_size=32, base_size=64, scales=(0.5, 1.0, 1.5), flip=True)
+    tight = SegInferencer(OutOfMemoryAbove(model, 6), 4, window_batch=8, **kw)
+    scores = tight(image)
+    assert tight.window_batch == 2 and max(tight.model.batches) <= 6
+    assert sum(tight.model.batches) == 2 * 22
+    torch.testing.assert_close(scores, SegInferencer(model, 4, window_batch=1, **kw)(image),
+                               rtol=1e-6, atol=0)
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        SegInferencer(OutOfMemoryAbove(model, 1), 4, window_batch=4, **kw)(image)
 
 
 def test_stable_exp_fusion():

@@ -60,22 +60,29 @@ def init_distributed(ctx=None, local_index: int = 0) -> DistInfo:
     return DistInfo(rank, world, local, device)
 
 
-def _spawned(index, fn, ctx, args):
+def _spawned(index, fn, ctx, args, cpu_world=None):
+    if cpu_world:   # CPU processes join a gloo group through the environment, as under torchrun
+        os.environ.update(RANK=str(index), LOCAL_RANK=str(index), WORLD_SIZE=str(cpu_world))
     fn(*args, ctx=ctx, local_index=index)
 
 
-def launch(fn, ctx, *args):
+def launch(fn, ctx, *args, cpu_procs: int = 1):
     """Run ``fn(*args, ctx=ctx, local_index=i)``: in this process, or in one process per GPU
-    when several are listed and we are not already under torchrun."""
+    when several are listed and we are not already under torchrun. ``cpu_procs`` > 1 (no
+    ``ctx``) spawns that many CPU processes in a gloo group: the multi-GPU path, on the CPU."""
     ctx = list(ctx or [])
-    if len(ctx) > 1 and not under_torchrun():
+    if cpu_procs > 1 and ctx:
+        raise ValueError(f"{cpu_procs} CPU processes and GPUs {ctx} at once: choose one")
+    nprocs = len(ctx) if ctx else int(cpu_procs)
+    if nprocs > 1 and not under_torchrun():
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
         import signal
         import torch.multiprocessing as mp
         # Ctrl-C reaches every process of the terminal's group: the workers save and exit, the
         # parent waits for them; a SIGTERM sent to the parent alone is passed on to them
-        procs = mp.spawn(_spawned, args=(fn, ctx, args), nprocs=len(ctx), join=False)
+        procs = mp.spawn(_spawned, args=(fn, ctx, args, None if ctx else nprocs), nprocs=nprocs,
+                         join=False)
         old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
         old_term = signal.signal(signal.SIGTERM, lambda *_: [
             os.kill(p.pid, signal.SIGTERM) for p in procs.processes if p.is_alive()])

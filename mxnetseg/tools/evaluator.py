@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from mxnetseg.config import ConfigError
@@ -22,22 +22,45 @@ from mxnetseg.data.base import single_thread_opencv_for_workers
 from mxnetseg.models.layers import resize
 from mxnetseg.tools.metrics import SegmentationMetric
 
-__all__ = ['eval_scales', 'autocast_dtype', 'SegInferencer', 'Evaluator']
+__all__ = ['eval_scales', 'check_scales', 'autocast_dtype', 'default_window_batch', 'SegInferencer', 'Evaluator']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def eval_scales(data_name: str, ms: bool) -> tuple[tuple[float, ...], bool]:
-    """The original eval.py's scales and flip switch (`--ms` turns on both)."""
+def eval_scales(data_name: str, ms: bool, scales: Sequence[float] | None = None
+                ) -> tuple[tuple[float, ...], bool]:
+    """The original eval.py's scales and flip switch (`--ms` turns on both); ``scales``
+    (``--scales`` / config ``eval_scales``) replaces the per-dataset set."""
     if not ms:
         return (1.0,), False
+    if scales is not None:
+        return check_scales(scales, 'scales'), True
     name = data_name.lower()
     if 'city' in name or 'camvid' in name:
         return (0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25), True
     if 'gatech' in name:
         return (0.5, 0.8, 1.0, 1.2, 1.4), True
     return (0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True
+
+
+def check_scales(scales, where: str) -> tuple[float, ...]:
+    """A non-empty list of positive, finite numbers as floats; else a ConfigError naming
+    ``where``."""
+    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence) or not scales:
+        raise ConfigError(f'{where}: expected a non-empty list of positive numbers such as '
+                          f'[0.5, 0.75, 1.0], got {scales!r}')
+    out = []
+    for value in scales:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
+            raise ConfigError(f'{where}: {value!r} is not a positive number; scales are '
+                              f'resize factors of the base size, e.g. 0.5 0.75 1.0 1.25')
+        out.append(number)
+    return tuple(out)
 
 
 def autocast_dtype(amp: str | None, device) -> torch.dtype | None:
@@ -129,71 +152,147 @@ class SegInferencer:
                 out = out / 2
         return out.double()
 
-    def _scale_scores(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores of resized images (N,3,h,w), cropped to their size, and each image's log
-        offset M_s (N,1,1,1)."""
-        n, _, height, width = img.shape
-        padded = self._pad(img)
-        ph, pw = padded.shape[-2:]
-        boxes = self.windows(ph, pw)
-        acc = torch.zeros((n, self.nclass, ph, pw), dtype=torch.float64, device=img.device)
-        count = torch.zeros((1, 1, ph, pw), dtype=torch.float64, device=img.device)
-        offset = torch.zeros((n, 1, 1, 1), dtype=torch.float64, device=img.device)
-        # about window_batch crops per forward, whatever the number of images
-        per_step = max(1, self.window_batch // n)
-        for start in range(0, len(boxes), per_step):
-            chunk = boxes[start:start + per_step]
-            batch = torch.cat([self._pad(padded[:, :, h0:h1, w0:w1]) for h0, h1, w0, w1 in chunk])
-            out = self._forward(batch)
-            out = out.view(len(chunk), n, *out.shape[1:])     # window-major, as concatenated
+    def _scale_jobs(self, image: torch.Tensor):
+        """Every window of every scale, in scale order: (state, box, crop) with the scale's
+        accumulator state created when its first window is reached."""
+        h, w = image.shape[-2:]
+        for scale in self.scales:
+            height, width = self.scaled_size(h, w, scale)
+            padded = self._pad(resize(image, (height, width)))
+            boxes = self.windows(*padded.shape[-2:])
+            state = _ScaleState(image.shape[0], self.nclass, padded.shape[-2:], (height, width),
+                                len(boxes), image.device)
+            for h0, h1, w0, w1 in boxes:
+                yield state, (h0, h1, w0, w1), self._pad(padded[:, :, h0:h1, w0:w1])
+            del padded
+
+    def _run_chunk(self, chunk, n: int) -> None:
+        """One forward over the windows of ``chunk`` (possibly of several scales); each window's
+        scores go into its scale's accumulator. Out of GPU memory: halve the batch and retry."""
+        try:
+            out = self._forward(torch.cat([crop for _, _, crop in chunk]))
+        except torch.cuda.OutOfMemoryError:
+            if len(chunk) == 1:
+                raise
+            torch.cuda.empty_cache()
+            half = (len(chunk) + 1) // 2
+            self.window_batch = min(self.window_batch, half * n)   # and for later chunks
+            self._run_chunk(chunk[:half], n)
+            self._run_chunk(chunk[half:], n)
+            return
+        out = out.view(len(chunk), n, *out.shape[1:])     # window-major, as concatenated
+        for state in dict.fromkeys(s for s, _, _ in chunk):   # the chunk's scales, in order
+            rows = [i for i, (s, _, _) in enumerate(chunk) if s is state]
+            part = out[rows[0]:rows[-1] + 1]                 # a scale's windows are contiguous
             if self.fusion == 'exp':
-                # Running maximum, as in an online logsumexp: rescaling what is already summed
-                # keeps the result exact without holding every window's logits at once.
-                top = out.amax(dim=(0, 2, 3, 4)).view(n, 1, 1, 1)
-                if start == 0:
-                    offset = top
-                else:
-                    new = torch.maximum(offset, top)
-                    acc.mul_(torch.exp(offset - new))
-                    offset = new
-                out = torch.exp(out - offset)
-            for (h0, h1, w0, w1), score in zip(chunk, out):
-                acc[:, :, h0:h1, w0:w1] += score[:, :, :h1 - h0, :w1 - w0]
-                count[0, :, h0:h1, w0:w1] += 1
-        return acc.div_(count)[:, :, :height, :width], offset
+                part = state.shifted_exp(part)
+            for (_, (h0, h1, w0, w1), _), score in zip(chunk[rows[0]:rows[-1] + 1], part):
+                state.add((h0, h1, w0, w1), score)
 
     @torch.no_grad()
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        """Windows of all scales share forwards: up to ``window_batch`` windows (times the
+        images, plus the flipped copies) per call of the model. Each scale is resized back and
+        fused as soon as its last window is in, so at most the scales of one batch hold a
+        full-size accumulator at a time."""
         if image.dim() == 3:
             image = image.unsqueeze(0)
         if image.dim() != 4 or image.shape[0] < 1:
             raise ValueError(f'expected images (N,3,H,W), got {tuple(image.shape)}')
-        h, w = image.shape[-2:]
-        total, offset = None, None
-        for scale in self.scales:
-            height, width = self.scaled_size(h, w, scale)
-            score, m_s = self._scale_scores(resize(image, (height, width)))
-            score = resize(score, (h, w))
-            if self.fusion == 'softmax':
-                score = score / len(self.scales)
-                total = score if total is None else total + score
-            elif total is None:
-                total, offset = score, m_s
-            else:
-                new = torch.maximum(offset, m_s)
-                total = total * torch.exp(offset - new) + score * torch.exp(m_s - new)
-                offset = new
-        self.log_offset = offset
+        n, (h, w) = image.shape[0], image.shape[-2:]
+        self._total, self._offset = None, None
+        chunk = []
+        for job in self._scale_jobs(image):
+            chunk.append(job)
+            # about window_batch crops per forward, whatever the number of images
+            if len(chunk) >= max(1, self.window_batch // n):
+                self._flush(chunk, n, (h, w))
+                chunk = []
+        if chunk:
+            self._flush(chunk, n, (h, w))
+        total, self.log_offset = self._total, self._offset
+        self._total = self._offset = None
         return total
+
+    def _flush(self, chunk, n: int, size) -> None:
+        self._run_chunk(chunk, n)
+        for state in dict.fromkeys(s for s, _, _ in chunk):
+            if state.done:
+                self._fuse(resize(state.scores(), size), state.offset)
+
+    def _fuse(self, score: torch.Tensor, m_s: torch.Tensor) -> None:
+        """Add one scale's score map (already at the image size) to the running total."""
+        if self.fusion == 'softmax':
+            score = score / len(self.scales)
+            self._total = score if self._total is None else self._total + score
+        elif self._total is None:
+            self._total, self._offset = score, m_s
+        else:
+            new = torch.maximum(self._offset, m_s)
+            self._total = self._total * torch.exp(self._offset - new) + score * torch.exp(m_s - new)
+            self._offset = new
+
+
+class _ScaleState:
+    """One scale's running window sum over its padded image, per-pixel window counts and (for
+    'exp' fusion) each image's log offset M_s, kept as a running maximum."""
+
+    def __init__(self, n: int, nclass: int, padded_size, size, windows: int, device):
+        ph, pw = padded_size
+        self.acc = torch.zeros((n, nclass, ph, pw), dtype=torch.float64, device=device)
+        self.count = torch.zeros((1, 1, ph, pw), dtype=torch.float64, device=device)
+        self.offset = torch.zeros((n, 1, 1, 1), dtype=torch.float64, device=device)
+        self.size, self.left, self.seen = size, windows, False
+
+    def shifted_exp(self, out: torch.Tensor) -> torch.Tensor:
+        """exp(out - M_s) for windows (k,n,K,h,w). As in an online logsumexp, what is already
+        summed is rescaled when the maximum grows: exact without holding every window."""
+        top = out.amax(dim=(0, 2, 3, 4)).view(-1, 1, 1, 1)
+        if not self.seen:
+            self.offset, self.seen = top, True
+        else:
+            new = torch.maximum(self.offset, top)
+            self.acc.mul_(torch.exp(self.offset - new))
+            self.offset = new
+        return torch.exp(out - self.offset)
+
+    def add(self, box, score: torch.Tensor) -> None:
+        h0, h1, w0, w1 = box
+        self.acc[:, :, h0:h1, w0:w1] += score[:, :, :h1 - h0, :w1 - w0]
+        self.count[0, :, h0:h1, w0:w1] += 1
+        self.left -= 1
+
+    @property
+    def done(self) -> bool:
+        return self.left == 0
+
+    def scores(self) -> torch.Tensor:
+        height, width = self.size
+        return self.acc.div_(self.count)[:, :, :height, :width]
+
+
+def default_window_batch(device) -> int:
+    """Windows per forward when not given: 16 on a GPU (an out-of-memory error halves it, see
+    SegInferencer); 8 on the CPU, as before: there batches do not pay by themselves (README,
+    benchmarks/eval_throughput.py), 8 only bounds the memory."""
+    return 16 if torch.device(device).type == 'cuda' else 8
 
 
 class Evaluator:
-    """Runs a SegInferencer over a dataset: scores in 'testval' mode, PNGs in 'test' mode."""
+    """Runs a SegInferencer over a dataset: scores in 'testval' mode, PNGs in 'test' mode.
+
+    With ``world`` > 1 (an initialised process group) this process takes images ``rank``,
+    ``rank + world``, ...: each image is predicted (and written) by exactly one process, and
+    the confusion matrices are summed, so every process ends with the metrics of the whole set.
+    """
 
     def __init__(self, model: torch.nn.Module, dataset, *, nclass: int, crop_size: int,
                  base_size: int, scales: Sequence[float] = (1.0,), flip: bool = False,
-                 device='cpu', amp: str | None = None, fusion: str = 'exp', window_batch: int = 8,
-                 num_workers: int = 2, ignore_index: int = -1):
+                 device='cpu', amp: str | None = None, fusion: str = 'exp',
+                 window_batch: int | None = None, num_workers: int = 2, ignore_index: int = -1,
+                 rank: int = 0, world: int = 1):
+        if not 0 <= rank < world:
+            raise ValueError(f'rank {rank} outside a world of {world} processes')
         self.device = torch.device(device)
         on_cuda = self.device.type == 'cuda'
         self.model = model.to(self.device).eval()
@@ -202,17 +301,23 @@ class Evaluator:
         # fp32 unless asked: reported numbers should not depend on the autocast dtype
         amp_dtype = autocast_dtype(amp, self.device)
         self.dataset, self.nclass, self.num_workers = dataset, int(nclass), int(num_workers)
-        self.inferencer = SegInferencer(self.model, nclass, crop_size, base_size, scales, flip,
-                                        fusion=fusion, window_batch=window_batch,
-                                        amp_dtype=amp_dtype)
+        self.rank, self.world = int(rank), int(world)
+        self.indices = range(self.rank, len(dataset), self.world)   # this process's share
+        self.inferencer = SegInferencer(
+            self.model, nclass, crop_size, base_size, scales, flip, fusion=fusion,
+            window_batch=window_batch or default_window_batch(self.device), amp_dtype=amp_dtype)
         self.metric = SegmentationMetric(nclass, ignore_index, device=self.device)
 
     def _loader(self) -> DataLoader:
         # batch of one: full-resolution images differ in size
         if self.num_workers:
             single_thread_opencv_for_workers()
-        return DataLoader(self.dataset, batch_size=1, shuffle=False, num_workers=self.num_workers,
+        part = self.dataset if self.world == 1 else Subset(self.dataset, self.indices)
+        return DataLoader(part, batch_size=1, shuffle=False, num_workers=self.num_workers,
                           pin_memory=self.device.type == 'cuda')
+
+    def _bar(self, desc: str):
+        return tqdm(self._loader(), desc=desc, dynamic_ncols=True, disable=self.rank != 0)
 
     def predict(self, image: torch.Tensor) -> torch.Tensor:
         """Class indices (H,W) for one normalised image (3,H,W) or (1,3,H,W)."""
@@ -220,25 +325,31 @@ class Evaluator:
         return self.inferencer(image).argmax(dim=1)[0]
 
     def run_val(self, keep: int = 0) -> dict:
-        """Score the dataset; the first ``keep`` (image, label, prediction) triples (CPU
-        tensors) stay in ``self.samples`` for pictures."""
+        """Score the dataset (this process's share, then summed over processes); the first
+        ``keep`` (image, label, prediction) triples of this process (CPU tensors) stay in
+        ``self.samples`` for pictures."""
         self.metric.reset()
         self.samples = []
-        bar = tqdm(self._loader(), desc='eval', dynamic_ncols=True)
+        bar = self._bar('eval')
         for image, label in bar:
             pred = self.predict(image)
             self.metric.update(label.to(self.device, non_blocking=True), pred[None])
             if len(self.samples) < keep:
                 self.samples.append((image[0], label[0], pred.cpu()))
             bar.set_postfix_str('PA: %.4f  mIoU: %.4f' % self.metric.get())
+        if self.world > 1:
+            self.metric.all_reduce()
         return self.metric.summary()
 
     def run_predict(self, out_dir, palette=None, label_transform: Callable | None = None,
-                    submission: bool = False) -> list[Path]:
+                    submission: bool = False, also=()) -> list[Path]:
         """Write one PNG per image under out_dir, mirroring each relative path.
 
         Colour 'P' PNGs with `palette` (default: the dataset's); with `submission=True` plain
-        8-bit PNGs of `label_transform(pred)` (e.g. Cityscapes trainId -> labelId)."""
+        8-bit PNGs of `label_transform(pred)` (e.g. Cityscapes trainId -> labelId). ``also``:
+        more ``(folder, label_transform)`` outputs written as plain PNGs from the same
+        prediction (Cityscapes' labelIds beside the colour images: one inference, two files).
+        Returns every written path, of all processes, in dataset order."""
         out_dir = Path(out_dir)
         if palette is None and not submission:
             palette = getattr(self.dataset, 'palette', None)
@@ -246,16 +357,22 @@ class Evaluator:
                 raise ValueError('no palette given and the dataset has none; pass palette=...')
         flat_palette = (None if submission
                         else np.asarray(palette, dtype=np.uint8).reshape(-1).tolist())
+        targets = [(out_dir, flat_palette, label_transform)]
+        targets += [(Path(folder), None, transform) for folder, transform in also]
         written = []
-        for i, (image, meta) in enumerate(tqdm(self._loader(), desc='predict', dynamic_ncols=True)):
-            mask = self.predict(image).cpu().numpy()
-            if label_transform is not None:
-                mask = np.asarray(label_transform(mask))
-            path = out_dir / _output_name(meta, i)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _to_png(mask, flat_palette).save(path)
-            written.append(path)
-        return written
+        for index, (image, meta) in zip(self.indices, self._bar('predict')):
+            pred = self.predict(image).cpu().numpy()
+            for folder, colours, transform in targets:
+                mask = pred if transform is None else np.asarray(transform(pred))
+                path = folder / _output_name(meta, index)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _to_png(mask, colours).save(path)
+                written.append((index, path))
+        if self.world > 1:
+            shares = [None] * self.world
+            torch.distributed.all_gather_object(shares, written)
+            written = sorted((item for share in shares for item in share), key=lambda t: t[0])
+        return [path for _, path in written]
 
 
 def _output_name(meta, index: int) -> PurePath:
