@@ -38,6 +38,12 @@ def add_speed_args(p: argparse.ArgumentParser, size=(512, 512)) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model first")
     p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--no-flops", action="store_true", help="skip counting FLOPs")
+    p.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=True,
+                   help="time the optimised inference path (BN folded, channels_last, a "
+                        "graph per input size; default on) or the eager model")
+    p.add_argument("--backend", choices=("jit", "compile", "eager"), default=None,
+                   help="with --optimize: the graph (default: the measured-faster one, "
+                        "docs/performance.md)")
 
 
 def parse_args(argv=None):
@@ -69,7 +75,7 @@ def speed_options(args, device: str) -> dict:
     return {"size": tuple(args.size), "batch": args.batch, "device": device, "amp": args.amp,
             "channels_last": args.channels_last, "compile": args.compile,
             "warmup": args.warmup, "iters": args.iters, "threads": args.threads,
-            "flops": not args.no_flops}
+            "flops": not args.no_flops, "optimize": args.optimize, "backend": args.backend}
 
 
 def _device(args) -> str:

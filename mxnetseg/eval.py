@@ -162,9 +162,10 @@ def _check_plots(folder: Path, mode: str, samples: int, force: bool) -> None:
 
 def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion="exp",
                         save_dir=None, amp=None, json_path=None, force=False, plots=None,
-                        samples=4):
+                        samples=4, optimize=True):
     """Evaluate ``checkpoint`` with the model/data keys of ``cfg``; prints and returns metrics
-    (mode val) or the written prediction files (testval/test)."""
+    (mode val) or the written prediction files (testval/test). ``optimize``: through
+    :func:`~mxnetseg.tools.inference.optimize_for_inference` (same scores in fp32)."""
     import torch
     from mxnetseg.data import get_dataset
     from mxnetseg.tools.checkpoint import load_model_weights
@@ -188,6 +189,10 @@ def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion=
     model = build_model(cfg, dataset.num_class)
     load_model_weights(model, checkpoint)
     model.to(device).eval()
+    if optimize:
+        from mxnetseg.tools.inference import optimize_for_inference
+        model = optimize_for_inference(model, (1, 3, cfg.crop_size, cfg.crop_size),
+                                       device=device, amp=amp)
     scales, flip = eval_scales(cfg.data_name, ms)
     evaluator = Evaluator(model, dataset, nclass=dataset.num_class, crop_size=cfg.crop_size,
                           base_size=cfg.base_size, scales=scales, flip=flip, device=device,
@@ -260,7 +265,7 @@ def main(argv=None):
         cfg, _ = _config_for(args)
         evaluate_checkpoint(args.checkpoint, cfg, args.ctx, args.mode, args.ms, args.fusion,
                             args.save_dir, args.amp, args.json, args.force, args.plots,
-                            args.samples)
+                            args.samples, args.optimize)
     return run_cli(go)
 
 
