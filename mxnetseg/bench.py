@@ -41,7 +41,7 @@ def add_speed_args(p: argparse.ArgumentParser, size=(512, 512)) -> None:
     p.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=True,
                    help="time the optimised inference path (BN folded, channels_last, a "
                         "graph per input size; default on) or the eager model")
-    p.add_argument("--backend", choices=("jit", "compile", "eager"), default=None,
+    p.add_argument("--backend", choices=("auto", "jit", "compile", "eager"), default=None,
                    help="with --optimize: the graph (default: the measured-faster one, "
                         "docs/performance.md)")
 

@@ -132,6 +132,14 @@ def test_a_graph_that_fails_falls_back_to_eager_with_a_warning():
         fast(x)
 
 
+def test_auto_compiles_only_large_inputs(fcn_aux):
+    fast = optimize_for_inference(fcn_aux)
+    assert fast.backend_for(torch.empty(1, 3, 64, 64)) == "jit"
+    assert fast.backend_for(torch.empty(2, 3, 512, 512)) == "compile"
+    bf16 = optimize_for_inference(fcn_aux, amp="bf16")
+    assert bf16.backend_for(torch.empty(1, 3, 64, 64)) == "eager"
+
+
 def test_bad_backend_is_named():
     with pytest.raises(ValueError, match="backend must be one of"):
         optimize_for_inference(_Shared(), (1, 3, 8, 8), backend="tensorrt")
@@ -184,6 +192,33 @@ def test_bench_json_through_the_cli(capsys):
         assert r["params"] > 1e6 and r["gflops"] > 0 and r["peak_mem_mb"] > 0
         assert r["threads"] == 1 and r["size"] == [32, 40]
         assert r["torch"] == torch.__version__ and r["machine"]
-    assert opt["optimize"] == "jit" and opt["channels_last"] is True
+    assert opt["optimize"] == "jit" and opt["channels_last"] is True     # auto, small input
     assert plain["optimize"] is False
     assert _bench(capsys, "--backend", "eager", "--amp", "bf16")["amp"] == "bf16"
+
+
+@pytest.mark.slow
+def test_gpu_check_smoke_runs_every_section(tmp_path):
+    """benchmarks/gpu_check.py --smoke on the CPU: every section ran or says why it skipped,
+    and both reports are written."""
+    import importlib.util
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    assert gpu_check.peak_tflops("NVIDIA H200") == (989.0, 494.7)
+    assert gpu_check.peak_tflops("NVIDIA H100 PCIe")[0] == 756.0
+    assert gpu_check.peak_tflops("Tesla K80") == (None, None)
+    code = gpu_check.main(["--out", str(tmp_path), "--smoke"])
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    sections = report["sections"]
+    assert set(sections) == {"train_speed", "fp16_scaler", "trainer_ctx0", "trainer_syncbn",
+                             "eval_ms_flip", "trainer_fcn20"}
+    assert code == 0, {k: v.get("error") or v.get("stderr_tail") for k, v in sections.items()}
+    for name in ("fp16_scaler", "trainer_ctx0"):
+        assert sections[name]["status"] == "skipped" and "needs" in sections[name]["reason"]
+    runs = sections["train_speed"]["runs"]
+    assert runs["fp32_eager"]["img_per_s"] > 0 and runs["bf16_channels_last"]["loss"] > 0
+    assert sections["trainer_fcn20"]["checkpoints"]
+    assert sections["eval_ms_flip"]["pred_shape"] == [1, 128, 256]
+    assert "| train_speed/fp32_eager | ok |" in (tmp_path / "gpu_check.md").read_text()

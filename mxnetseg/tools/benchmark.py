@@ -168,7 +168,7 @@ def benchmark(model: nn.Module, size=(512, 512), batch: int = 1, device="cpu", a
             "params": params, "gflops": gflops,
             "size": list(size), "batch": batch, "device": str(device), "amp": amp,
             "channels_last": channels_last, "compile": compile,
-            "optimize": backend if optimize else False,
+            "optimize": run.backend_for(x) if optimize else False,
             "threads": torch.get_num_threads(), "iters": iters, "warmup": warmup,
             "machine": machine_name(device), "torch": torch.__version__}
 

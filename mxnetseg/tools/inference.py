@@ -13,7 +13,8 @@ Three steps, each exact in fp32 up to rounding:
 * channels_last weights and inputs (oneDNN's and cuDNN's preferred layout).
 * a compiled graph per input shape (``backend``): ``"jit"`` = TorchScript trace + freeze +
   ``torch.jit.optimize_for_inference``, ``"compile"`` = ``torch.compile`` with Inductor's
-  freezing (weights become constants, so conv+BN+ReLU fuse), ``"eager"`` = neither. Graphs are
+  freezing (weights become constants, so conv+BN+ReLU fuse), ``"eager"`` = neither,
+  ``"auto"`` (default) = compile for large inputs, jit for small ones. Graphs are
   cached per (shape, dtype, device); a graph that fails to build is reported once as a warning
   and that shape runs eagerly from then on.
 
@@ -35,10 +36,12 @@ from torch.overrides import TorchFunctionMode
 __all__ = ["optimize_for_inference", "fold_batchnorm", "OptimizedModel", "BACKENDS",
            "DEFAULT_BACKEND", "FP32_KEEP"]
 
-BACKENDS = ("jit", "compile", "eager")
-# measured on the CPU (docs/performance.md): TorchScript freeze beat Inductor freezing and
-# compiles in seconds rather than minutes
-DEFAULT_BACKEND = "jit"
+BACKENDS = ("auto", "jit", "compile", "eager")
+# 'auto': Inductor for inputs of at least AUTO_COMPILE_PIXELS per batch (it ran faster than
+# TorchScript on every model measured, docs/performance.md, but takes 10 s to minutes to build
+# a graph), TorchScript below (builds in about a second: small inputs cannot repay a compile)
+DEFAULT_BACKEND = "auto"
+AUTO_COMPILE_PIXELS = 256 * 256
 # class names of modules that stay fp32 under --amp bf16 (docs/performance.md, "bf16")
 FP32_KEEP = ("GlobalFlow",)
 
@@ -200,22 +203,37 @@ class OptimizedModel(nn.Module):
         self._graphs: dict[tuple, object] = {}
         self.timings: dict[tuple, float] = {}
 
+    def backend_for(self, x: torch.Tensor) -> str:
+        """The graph kind used for input ``x`` (``auto`` and bf16 resolved)."""
+        backend = self.backend
+        if backend == "auto":
+            large = x.shape[0] * x.shape[-2] * x.shape[-1] >= AUTO_COMPILE_PIXELS
+            backend = "compile" if large else "jit"
+        # TorchScript traces autocast poorly (Inductor copes): bf16 runs eagerly instead
+        return "eager" if backend == "jit" and self.amp_dtype is not None else backend
+
     def _build(self, x: torch.Tensor):
-        if self.backend == "eager":
+        backend = self.backend_for(x)
+        if backend == "eager":
             return self.model
         with torch.no_grad(), _autocast(x.device, self.amp_dtype), warnings.catch_warnings():
             # TorchScript's deprecation notices and the tracer's shape-as-constant notes: the
             # graph is rebuilt for every input shape, so constant shapes are what we want
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            if self.backend == "jit":
+            if backend == "jit":
                 traced = torch.jit.trace(self.model, x, check_trace=False)
                 graph = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+                graph(x)
             else:
+                import torch._dynamo.config as dynamo_config
                 import torch._inductor.config as inductor_config
-                inductor_config.freezing = True
+                # one graph per shape, all on this model class's forward: Dynamo's default of
+                # 8 per code object would silently turn later shapes eager
+                dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, 64)
                 graph = torch.compile(self.model, dynamic=False)
-            graph(x)          # the first call compiles (and checks that it runs)
+                with inductor_config.patch(freezing=True):
+                    graph(x)          # the first call compiles, with the weights as constants
         return graph
 
     def _graph(self, x: torch.Tensor):
@@ -226,8 +244,8 @@ class OptimizedModel(nn.Module):
             try:
                 graph = self._build(x)
             except Exception as err:   # noqa: BLE001  (any failure: run eagerly, say why once)
-                warnings.warn(f"optimize: the {self.backend} graph for input {tuple(x.shape)} "
-                              f"failed to build ({type(err).__name__}: "
+                warnings.warn(f"optimize: the {self.backend_for(x)} graph for input "
+                              f"{tuple(x.shape)} failed to build ({type(err).__name__}: "
                               f"{str(err).splitlines()[0] if str(err) else ''}); running "
                               f"eagerly for this size", RuntimeWarning, stacklevel=3)
                 graph = self.model
@@ -266,8 +284,6 @@ def optimize_for_inference(model: nn.Module, example_shape=(1, 3, 64, 64),
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
     if amp_dtype is not None:
         keep_fp32(model)
-        if backend == "jit":     # TorchScript traces autocast poorly; Inductor handles it
-            backend = "compile" if device.type == "cuda" else "eager"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     for p in model.parameters():
