@@ -222,3 +222,47 @@ def test_gpu_check_smoke_runs_every_section(tmp_path):
     assert sections["trainer_fcn20"]["checkpoints"]
     assert sections["eval_ms_flip"]["pred_shape"] == [1, 128, 256]
     assert "| train_speed/fp32_eager | ok |" in (tmp_path / "gpu_check.md").read_text()
+
+
+CONFIG = {"model_name": "FCNResNet", "backbone": "resnet18", "aux": False, "dilate": False,
+          "norm_layer": "BN", "data_name": "toy", "crop_size": 48, "base_size": 64}
+
+
+@pytest.fixture(scope="module")
+def toy_ckpt(tmp_path_factory):
+    from mxnetseg.tools.checkpoint import save_checkpoint
+    torch.manual_seed(0)
+    net = _calibrated(create_model("fcn", 5, backbone="resnet18", pretrained_base=False))
+    path = tmp_path_factory.mktemp("ckpt") / "small.pth"
+    return save_checkpoint({"model": net.state_dict(), "config": CONFIG, "nclass": 5}, path)
+
+
+def test_predictor_and_predict_cli_give_the_same_masks_optimised(toy_ckpt, tmp_path):
+    import numpy as np
+    from PIL import Image
+    from mxnetseg import Predictor
+    rgb = np.random.RandomState(0).randint(0, 255, (70, 90, 3), dtype=np.uint8)
+    fast, plain = Predictor(toy_ckpt, device="cpu"), Predictor(toy_ckpt, device="cpu",
+                                                              optimize=False)
+    assert isinstance(fast.model, OptimizedModel) and not isinstance(plain.model, OptimizedModel)
+    mask = fast.predict(rgb)
+    assert len(np.unique(mask)) > 1 and (mask == plain.predict(rgb)).mean() > 0.999
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    for flag, out in (("--optimize", "o"), ("--no-optimize", "p")):
+        assert main(["predict", "--checkpoint", str(toy_ckpt), "--input", str(tmp_path / "a.png"),
+                     "--out", str(tmp_path / out), "--raw", "--quiet", flag]) == 0
+    raw = [np.asarray(Image.open(next((tmp_path / d).rglob("raw/*.png")))) for d in "op"]
+    assert (raw[0] == raw[1]).mean() > 0.999
+
+
+def test_eval_scores_the_same_with_and_without_optimize(toy_ckpt, toy_root, tmp_path):
+    from conftest import toy_subset
+    root, _ = toy_subset(toy_root, tmp_path / "data", val=3)
+    scores = []
+    for flag in ("--optimize", "--no-optimize"):
+        path = tmp_path / f"m{flag}.json"
+        assert main(["eval", "--checkpoint", str(toy_ckpt), "--data-root", str(root),
+                     "--mode", "val", "--json", str(path), flag]) == 0
+        scores.append(json.loads(path.read_text()))
+    assert scores[0]["pixAcc"] == pytest.approx(scores[1]["pixAcc"], abs=1e-3)
+    assert scores[0]["mIoU"] == pytest.approx(scores[1]["mIoU"], abs=1e-3)
