@@ -1,5 +1,6 @@
 """The optimised inference path (tools/inference.py): exact BN folding, graphs cached per input
 size with an eager fallback, the bf16 policy, and its flags on bench / eval / predict."""
+import copy
 import json
 import warnings
 
@@ -145,22 +146,23 @@ def test_bad_backend_is_named():
         optimize_for_inference(_Shared(), (1, 3, 8, 8), backend="tensorrt")
 
 
-def test_bf16_policy_keeps_the_image_pool_in_fp32():
+def test_bf16_policy_keeps_the_image_pool_and_classifiers_in_fp32():
     torch.manual_seed(0)
-    model = create_model("DeepLabv3", 3, backbone="resnet18", aux=False,
+    model = create_model("DeepLabv3", 3, backbone="resnet18", aux=True,
                          pretrained_base=False).eval()
-    wrapped = keep_fp32(model)
-    assert wrapped == sum(type(m).__name__ in FP32_KEEP for m in model.modules()) == 1
-    seen = {}
-    pool = next(m for m in model.modules() if type(m).__name__ == "GlobalFlow")
-    pool.register_forward_hook(lambda m, i, o: seen.update(dtype=o.dtype))
+    assert keep_fp32(copy.deepcopy(model), ("GlobalFlow",)) == 1
+    assert "classifier" in FP32_KEEP
+    probe = copy.deepcopy(model)
+    assert keep_fp32(probe) == 3            # image pool + main and aux classifiers
+    assert type(probe.head.head[-1]).__name__ == "_Fp32"
+    assert type(probe.aux_head[-1]).__name__ == "_Fp32"
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert all(o.dtype is torch.float32 for o in probe(torch.randn(1, 3, 48, 48)))
     fast = optimize_for_inference(model, amp="bf16")
     assert isinstance(fast, OptimizedModel) and fast.amp_dtype is torch.bfloat16
-    out = fast(torch.randn(1, 3, 48, 48))[0]
-    assert out.shape == (1, 3, 48, 48)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        model(torch.randn(1, 3, 48, 48))
-    assert seen["dtype"] is torch.float32
+    out = fast(torch.randn(1, 3, 48, 48))
+    assert out[0].shape == (1, 3, 48, 48) and out[0].dtype is torch.float32
+
 
 
 @pytest.mark.slow

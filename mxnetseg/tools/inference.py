@@ -42,8 +42,10 @@ BACKENDS = ("auto", "jit", "compile", "eager")
 # a graph), TorchScript below (builds in about a second: small inputs cannot repay a compile)
 DEFAULT_BACKEND = "auto"
 AUTO_COMPILE_PIXELS = 256 * 256
-# class names of modules that stay fp32 under --amp bf16 (docs/performance.md, "bf16")
-FP32_KEEP = ("GlobalFlow",)
+# what stays fp32 under --amp bf16 (docs/performance.md, "bf16"): modules of these class
+# names, and with "classifier" the last conv of every head (so the logits and their
+# upsampling are fp32)
+FP32_KEEP = ("GlobalFlow", "classifier")
 
 _BN = (nn.BatchNorm2d, nn.SyncBatchNorm)
 # metadata reads: they look at a tensor without consuming its values
@@ -178,9 +180,22 @@ class _Fp32(nn.Module):
             return self.inner(*args)
 
 
-def keep_fp32(model: nn.Module, classes=FP32_KEEP) -> int:
-    """Wrap every module whose class name is in ``classes`` to run in fp32; returns how many."""
-    found = [n for n, m in model.named_modules() if type(m).__name__ in classes]
+def _classifiers(model: nn.Module) -> list[str]:
+    """The last conv of every ``*Head`` Sequential (FCNHead, AuxHead): the class scores."""
+    found = []
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Sequential) and type(m).__name__.endswith("Head") and len(m) and \
+                isinstance(m[-1], nn.Conv2d):
+            found.append(f"{name}.{len(m) - 1}" if name else str(len(m) - 1))
+    return found
+
+
+def keep_fp32(model: nn.Module, keep=FP32_KEEP) -> int:
+    """Wrap every module whose class name is in ``keep`` (and, with "classifier" there, the
+    heads' last convs) to run in fp32; returns how many."""
+    found = [n for n, m in model.named_modules() if type(m).__name__ in keep]
+    if "classifier" in keep:
+        found += [n for n in _classifiers(model) if n not in found]
     for name in found:
         _set(model, name, _Fp32(model.get_submodule(name)))
     return len(found)
