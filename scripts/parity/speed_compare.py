@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 MODELS = [("FCNResNet", "resnet18"), ("DeepLabv3", "resnet101"), ("PSPNet", "resnet101")]
-VARIANTS = {"eager": ["--no-optimize"], "optimized": [], "jit": ["--backend", "jit"],
+VARIANTS = {"eager": ["--no-optimize"], "optimized": [], "bf16": ["--amp", "bf16"],
+            "jit": ["--backend", "jit"],
             "compile": ["--backend", "compile"]}
 HERE = Path(__file__).resolve().parent
 
