@@ -74,7 +74,7 @@ def _deeplab(cfg, nclass=19):
 def train_speed(cfg, device):
     from mxnetseg.tools.benchmark import count_flops
     b, (h, w) = cfg["batch"], cfg["train_size"]
-    fwd_flops = count_flops(_deeplab(cfg).eval(), (h, w)) / 1.0   # per image, on the CPU
+    fwd_flops = count_flops(_deeplab(cfg).eval(), (h, w))   # per image, counted on the CPU
     bf16_peak, tf32_peak = peak_tflops(cfg["device_name"])
     rows = {}
     for name, amp, cl, comp in (("fp32_eager", False, False, False),
@@ -98,8 +98,8 @@ def train_speed(cfg, device):
         if base and row.get("img_per_s"):
             row["speedup_vs_fp32"] = row["img_per_s"] / base
     failed = any(row["status"] == "failed" for row in rows.values())
-    return {"status": "failed" if failed else "ok", "forward_gflops_per_image": fwd_flops / 1e9, "batch": b, "size": [h, w],
-            "peak_tflops_bf16": bf16_peak, "peak_tflops_tf32": tf32_peak, "runs": rows}
+    return {"status": "failed" if failed else "ok", "forward_gflops_per_image": fwd_flops / 1e9,
+            "batch": b, "size": [h, w], "peak_tflops_bf16": bf16_peak, "peak_tflops_tf32": tf32_peak, "runs": rows}
 
 
 def _train_steps(cfg, device, amp, channels_last, compile_, b, h, w):

@@ -268,3 +268,23 @@ def test_eval_scores_the_same_with_and_without_optimize(toy_ckpt, toy_root, tmp_
         scores.append(json.loads(path.read_text()))
     assert scores[0]["pixAcc"] == pytest.approx(scores[1]["pixAcc"], abs=1e-3)
     assert scores[0]["mIoU"] == pytest.approx(scores[1]["mIoU"], abs=1e-3)
+
+
+class _ExactSize(nn.Module):
+    def __init__(self, size):
+        super().__init__()
+        self.size = size
+        self.conv, self.bn = nn.Conv2d(3, 2, 3, padding=1), nn.BatchNorm2d(2)
+
+    def forward(self, x):
+        if x.shape[-1] != self.size:
+            raise ValueError(f"this model takes width {self.size}")
+        return (self.bn(self.conv(x)),)
+
+
+def test_fold_traces_small_then_at_the_given_size_then_warns():
+    fast = optimize_for_inference(_ExactSize(200).eval(), (1, 3, 200, 200), backend="eager")
+    assert isinstance(fast.model.bn, nn.Identity)          # 128 px refused, 200 px folded
+    with pytest.warns(RuntimeWarning, match="not folded.*takes width 7"):
+        fast = optimize_for_inference(_ExactSize(7).eval(), (1, 3, 64, 64), backend="eager")
+    assert isinstance(fast.model.bn, nn.BatchNorm2d)

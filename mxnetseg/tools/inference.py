@@ -55,13 +55,12 @@ _META = {"size", "dim", "numel", "__get__", "shape", "dtype", "device", "is_cont
 
 
 class _Uses(TorchFunctionMode):
-    """Counts, per tensor (by id; every tensor is kept alive so ids stay unique), the torch
-    operations that read it."""
+    """Counts, per tensor id, the torch operations that read it. Only the conv outputs are
+    kept alive (and their counts reset when they are made), so their ids stay unique."""
 
     def __init__(self):
         super().__init__()
         self.uses: dict[int, int] = {}
-        self.keep: list = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -69,9 +68,7 @@ class _Uses(TorchFunctionMode):
         if name not in _META:
             for t in _tensors((args, kwargs)):
                 self.uses[id(t)] = self.uses.get(id(t), 0) + 1
-        out = func(*args, **kwargs)
-        self.keep.append(out)
-        return out
+        return func(*args, **kwargs)
 
 
 def _tensors(tree):
@@ -88,6 +85,7 @@ def _tensors(tree):
 def _foldable_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
     """(conv name, bn name) pairs where the BN reads a conv's output and nothing else does."""
     names = {m: n for n, m in model.named_modules()}
+    mode = _Uses()
     calls: dict[nn.Module, int] = {}
     conv_out: dict[int, nn.Module] = {}
     bn_in: dict[nn.Module, int] = {}
@@ -98,6 +96,7 @@ def _foldable_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, 
 
     def on_conv(mod, _inp, out):
         conv_out[id(out)] = mod
+        mode.uses[id(out)] = 0       # reads counted so far were of an older tensor
         keep.append(out)
 
     def on_bn(mod, inp):
@@ -111,7 +110,6 @@ def _foldable_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, 
         elif isinstance(m, _BN) and type(m).forward in (nn.BatchNorm2d.forward,
                                                         nn.SyncBatchNorm.forward):
             handles += [m.register_forward_pre_hook(count), m.register_forward_pre_hook(on_bn)]
-    mode = _Uses()
     try:
         with torch.no_grad(), mode:
             model(example)
@@ -164,6 +162,24 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, 
         _fold(model.get_submodule(conv_name), model.get_submodule(bn_name))
         _set(model, bn_name, nn.Identity())
     return model, len(pairs)
+
+
+def _fold_small_first(model, shape, dtype, device):
+    """Fold with a trace at most 128 px a side (the trace keeps every conv output alive),
+    then at ``shape`` if the model refuses the small size; unfolded, with a warning, if both
+    fail."""
+    n, c, h, w = shape
+    scale = min(1.0, 128 / max(h, w))
+    small = (1, c, max(32, round(h * scale)), max(32, round(w * scale)))
+    errors = []
+    for size in dict.fromkeys([small, (1, c, h, w)]):
+        try:
+            return fold_batchnorm(model, torch.rand(*size, dtype=dtype, device=device))[0]
+        except Exception as err:   # noqa: BLE001  (a model that needs another size)
+            errors.append(f"{size}: {type(err).__name__}: {err}".splitlines()[0])
+    warnings.warn(f"optimize: BatchNorm not folded, the model did not run on the trace "
+                  f"input ({'; '.join(errors)})", RuntimeWarning, stacklevel=3)
+    return copy.deepcopy(model)
 
 
 class _Fp32(nn.Module):
@@ -292,8 +308,7 @@ def optimize_for_inference(model: nn.Module, example_shape=(1, 3, 64, 64),
     device = torch.device(device)
     model = model.eval().to(device)
     if fold:
-        example = torch.rand(*example_shape, dtype=dtype, device=device)
-        model, _ = fold_batchnorm(model, example)
+        model = _fold_small_first(model, tuple(example_shape), dtype, device)
     else:
         model = copy.deepcopy(model)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)

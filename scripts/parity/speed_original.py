@@ -38,6 +38,10 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--serve", action="store_true",
+                   help="after the warm-up print one 'ready' JSON line, then time one pass per "
+                        "line read from stdin and print its ms (speed_compare.py interleaves "
+                        "several such processes pass by pass)")
     return p.parse_args(argv)
 
 
@@ -87,17 +91,28 @@ def main(argv=None):
     net.initialize()
     net.hybridize(static_alloc=True, static_shape=True)
     x = mx.nd.random.uniform(shape=(args.batch, 3, h, w))
-    times = []
-    for i in range(args.warmup + args.iters):
+
+    def timed_pass():
         mx.nd.waitall()
         start = time.perf_counter()
         with autograd.record(False):
             net.evaluate(x).wait_to_read()
         mx.nd.waitall()
-        if i >= args.warmup:
-            times.append((time.perf_counter() - start) * 1000.0)
-    median = statistics.median(times)
+        return (time.perf_counter() - start) * 1000.0
+
+    for _ in range(args.warmup):
+        timed_pass()
     params = sum(int(p.data().size) for p in net.collect_params().values())
+    if args.serve:
+        print(json.dumps({"ready": True, "params": params, "cpu": cpu_name(),
+                          "framework": f"mxnet {mx.__version__}"}), flush=True)
+        for line in sys.stdin:
+            if line.strip() == "quit":
+                break
+            print(json.dumps({"ms": timed_pass()}), flush=True)
+        return
+    times = [timed_pass() for _ in range(args.iters)]
+    median = statistics.median(times)
     print(json.dumps({
         "model": f"original:{args.model}/{args.backbone or 'default'}",
         "latency_ms": {"median": median, "p90": percentile(times, 90)},
