@@ -4,12 +4,19 @@
     python -m mxnetseg bench --checkpoint run/best.pth --batch 4 --json
     python -m mxnetseg bench --model psp_resnet101_citys --channels-last --compile
     python -m mxnetseg bench --all --size 256 256 --iters 5 --out docs/speed.md
+    python -m mxnetseg bench --model DeepLabv3 --backbone resnet101 --dilate --threads 2 \
+        --size 512 512 --json [--amp bf16] [--no-optimize] [--backend jit]
 
 Prints latency per batch (median, p90), images/s, peak memory (GPU: PyTorch's peak allocation;
 CPU: the weights plus the largest rise of resident memory during the timed passes), parameters
 (the README's convention: BatchNorm running statistics included) and FLOPs per image
 (torch.utils.flop_counter; a multiply-add counts two). ``--all`` runs every registered model at
 its default backbone and writes a markdown table (to --out, or stdout).
+
+By default the model runs through ``optimize_for_inference`` (BN folded, channels_last, a graph
+per input size: docs/performance.md); ``--no-optimize`` times the eager model. ``--json``
+prints one object: latency_ms {median, p90}, images_per_s, peak_mem_mb, params, gflops, the
+settings (optimize = the graph kind used), the machine (CPU model or GPU name) and torch.
 """
 from __future__ import annotations
 
