@@ -170,7 +170,9 @@ def benchmark(model: nn.Module, size=(512, 512), batch: int = 1, device="cpu", a
             "channels_last": channels_last, "compile": compile,
             "optimize": run.backend_for(x) if optimize else False,
             "threads": torch.get_num_threads(), "iters": iters, "warmup": warmup,
-            "machine": machine_name(device), "torch": torch.__version__}
+            "machine": machine_name(device), "torch": torch.__version__,
+            # OpenMP's idle-thread policy moved 2-thread CPU latency by 2x (docs/performance.md)
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
 
 def bench_all(build, names=None, log=print, **options) -> list[dict]:
