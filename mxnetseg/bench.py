@@ -4,12 +4,19 @@
     python -m mxnetseg bench --checkpoint run/best.pth --batch 4 --json
     python -m mxnetseg bench --model psp_resnet101_citys --channels-last --compile
     python -m mxnetseg bench --all --size 256 256 --iters 5 --out docs/speed.md
+    python -m mxnetseg bench --model DeepLabv3 --backbone resnet101 --dilate --threads 2 \
+        --size 512 512 --json [--amp bf16] [--no-optimize] [--backend jit]
 
 Prints latency per batch (median, p90), images/s, peak memory (GPU: PyTorch's peak allocation;
 CPU: the weights plus the largest rise of resident memory during the timed passes), parameters
 (the README's convention: BatchNorm running statistics included) and FLOPs per image
 (torch.utils.flop_counter; a multiply-add counts two). ``--all`` runs every registered model at
 its default backbone and writes a markdown table (to --out, or stdout).
+
+By default the model runs through ``optimize_for_inference`` (BN folded, channels_last, a graph
+per input size: docs/performance.md); ``--no-optimize`` times the eager model. ``--json``
+prints one object: latency_ms {median, p90}, images_per_s, peak_mem_mb, params, gflops, the
+settings (optimize = the graph kind used), the machine (CPU model or GPU name) and torch.
 """
 from __future__ import annotations
 
@@ -38,6 +45,12 @@ def add_speed_args(p: argparse.ArgumentParser, size=(512, 512)) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model first")
     p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--no-flops", action="store_true", help="skip counting FLOPs")
+    p.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=True,
+                   help="time the optimised inference path (BN folded, channels_last, a "
+                        "graph per input size; default on) or the eager model")
+    p.add_argument("--backend", choices=("auto", "jit", "compile", "eager"), default=None,
+                   help="with --optimize: the graph (default: the measured-faster one, "
+                        "docs/performance.md)")
 
 
 def parse_args(argv=None):
@@ -69,7 +82,7 @@ def speed_options(args, device: str) -> dict:
     return {"size": tuple(args.size), "batch": args.batch, "device": device, "amp": args.amp,
             "channels_last": args.channels_last, "compile": args.compile,
             "warmup": args.warmup, "iters": args.iters, "threads": args.threads,
-            "flops": not args.no_flops}
+            "flops": not args.no_flops, "optimize": args.optimize, "backend": args.backend}
 
 
 def _device(args) -> str:

@@ -213,20 +213,21 @@ def _dataset(cfg, mode):
 
 def evaluate_checkpoint(checkpoint, cfg, ctx=None, mode="val", ms=False, fusion="exp",
                         save_dir=None, amp=None, json_path=None, force=False, plots=None,
-                        samples=4, scales=None, window_batch=None):
+                        samples=4, scales=None, window_batch=None, optimize=True):
     """Evaluate ``checkpoint`` with the model/data keys of ``cfg`` in this process (the first
     GPU of ``ctx``, or the CPU); prints and returns metrics (mode val) or the written
     prediction files (testval/test). ``scales`` (else ``cfg.eval_scales``) replaces the
-    dataset's --ms scales; ``window_batch``: windows per forward."""
+    dataset's --ms scales; ``window_batch``: windows per forward; ``optimize``: through
+    :func:`~mxnetseg.tools.inference.optimize_for_inference` (same scores in fp32)."""
     _check_targets(cfg, mode, ms, save_dir, json_path, force, plots, samples)
     import torch
     device = torch.device("cuda", ctx[0]) if ctx else torch.device("cpu")
     return _evaluate(checkpoint, cfg, device, mode, ms, fusion, save_dir, amp, json_path,
-                     plots, samples, scales, window_batch)
+                     plots, samples, scales, window_batch, optimize)
 
 
 def _evaluate(checkpoint, cfg, device, mode, ms, fusion, save_dir, amp, json_path, plots,
-              samples, scales, window_batch, rank=0, world=1):
+              samples, scales, window_batch, optimize=True, rank=0, world=1):
     """The evaluation itself; with ``world`` > 1 this process takes its share of the images
     and only rank 0 prints and writes the metrics (every process gets them)."""
     from mxnetseg.models.build import build_model
@@ -237,6 +238,10 @@ def _evaluate(checkpoint, cfg, device, mode, ms, fusion, save_dir, amp, json_pat
     model = build_model(cfg, dataset.num_class)
     load_model_weights(model, checkpoint)
     model.to(device).eval()
+    if optimize:
+        from mxnetseg.tools.inference import optimize_for_inference
+        model = optimize_for_inference(model, (1, 3, cfg.crop_size, cfg.crop_size),
+                                       device=device, amp=amp)
     scales, flip = eval_scales(cfg.data_name, ms, cfg.eval_scales if scales is None else scales)
     evaluator = Evaluator(model, dataset, nclass=dataset.num_class, crop_size=cfg.crop_size,
                           base_size=cfg.base_size, scales=scales, flip=flip, device=device,
@@ -342,7 +347,8 @@ def main(argv=None):
                        args.plots, args.samples)
         options = dict(mode=args.mode, ms=args.ms, fusion=args.fusion, save_dir=args.save_dir,
                        amp=args.amp, json_path=args.json, plots=args.plots,
-                       samples=args.samples, scales=args.scales, window_batch=args.window_batch)
+                       samples=args.samples, scales=args.scales, window_batch=args.window_batch,
+                       optimize=args.optimize)
         from mxnetseg.tools.distributed import launch, under_torchrun
         if len(args.ctx or []) > 1 or args.procs > 1 or under_torchrun():
             _dataset(cfg, args.mode)   # a data error shows once, before processes start

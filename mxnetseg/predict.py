@@ -53,6 +53,9 @@ def parse_args(argv=None):
     p.add_argument("--ctx", type=int, nargs="*", default=None, help="GPU id (first one used)")
     p.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="autocast dtype")
     p.add_argument("--batch", type=int, default=1, help="images (of equal size) per forward")
+    p.add_argument("--optimize", action=argparse.BooleanOptionalAction, default=True,
+                   help="BN folded, channels_last, a compiled graph per window size "
+                        "(default on; --no-optimize: the eager model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -239,7 +242,7 @@ def predict(args) -> list[tuple[str, str]]:
     predictor = Predictor(checkpoint, model, device=device, ms=args.ms, amp=args.amp,
                           backbone=args.backbone, nclass=args.nclass, aux=args.aux,
                           dilate=args.dilate, dataset=args.data, crop_size=args.crop,
-                          base_size=args.base)
+                          base_size=args.base, optimize=args.optimize)
     images = [(it, pl) for it, pl in zip(items, plans) if it.kind == "image"]
     videos = [(it, pl) for it, pl in zip(items, plans) if it.kind == "video"]
     total = len(images) + sum(_frame_count(it.path) for it, _ in videos)

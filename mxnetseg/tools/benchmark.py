@@ -109,10 +109,14 @@ def _peak_memory_mb(device: torch.device, model: nn.Module, sampler: _RssPeak) -
 
 def benchmark(model: nn.Module, size=(512, 512), batch: int = 1, device="cpu", amp=None,
               channels_last: bool = False, compile: bool = False, warmup: int = 5,
-              iters: int = 20, threads=None, flops: bool = True) -> dict:
+              iters: int = 20, threads=None, flops: bool = True, optimize: bool = False,
+              backend: str | None = None) -> dict:
     """Time ``iters`` forward passes of a random (batch, 3, H, W) input after ``warmup`` ones
     (CUDA synchronised around each pass). Returns latency_ms {median, p90} per batch,
-    images_per_s, peak_mem_mb, params (the README's "all" convention) and gflops per image."""
+    images_per_s, peak_mem_mb, params (the README's "all" convention), gflops per image, the
+    settings, the machine and the torch version. ``optimize``: time
+    :func:`~mxnetseg.tools.inference.optimize_for_inference`'s model (``backend``, or
+    'compile' when ``compile``) instead of the eager one; its graph is built in the warm-up."""
     if batch < 1 or iters < 1 or warmup < 0:
         raise ValueError(f"batch and iters must be >= 1 and warmup >= 0 (got batch={batch}, "
                          f"iters={iters}, warmup={warmup})")
@@ -125,9 +129,18 @@ def benchmark(model: nn.Module, size=(512, 512), batch: int = 1, device="cpu", a
     model = model.eval().to(device)
     params = count_parameters(model, "all")
     gflops = count_flops(model, size, device) / 1e9 if flops else None
+    if optimize:
+        from .inference import DEFAULT_BACKEND, optimize_for_inference
+        backend = backend or ("compile" if compile else DEFAULT_BACKEND)
+        channels_last = True
+        run = optimize_for_inference(model, (batch, 3, *size), device=device, amp=amp,
+                                     backend=backend)
+        dtype = None          # the optimised model applies its own autocast policy
+        warmup = max(warmup, 1)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
-    run = torch.compile(model) if compile else model
+    if not optimize:
+        model = model.to(memory_format=fmt)
+        run = torch.compile(model) if compile else model
     x = torch.rand(batch, 3, *size, device=device).contiguous(memory_format=fmt)
     cuda = device.type == "cuda"
 
@@ -155,7 +168,11 @@ def benchmark(model: nn.Module, size=(512, 512), batch: int = 1, device="cpu", a
             "params": params, "gflops": gflops,
             "size": list(size), "batch": batch, "device": str(device), "amp": amp,
             "channels_last": channels_last, "compile": compile,
-            "threads": torch.get_num_threads(), "iters": iters, "warmup": warmup}
+            "optimize": run.backend_for(x) if optimize else False,
+            "threads": torch.get_num_threads(), "iters": iters, "warmup": warmup,
+            "machine": machine_name(device), "torch": torch.__version__,
+            # OpenMP's idle-thread policy moved 2-thread CPU latency by 2x (docs/performance.md)
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
 
 def bench_all(build, names=None, log=print, **options) -> list[dict]:

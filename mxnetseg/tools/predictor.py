@@ -55,12 +55,14 @@ class Predictor:
     ``nclass``, ``aux``, ``dilate`` as it was trained), or a GluonCV zoo name alone (its
     published weights, downloaded into the cache once). ``dataset`` names the class names and
     palette when the checkpoint does not carry them; ``crop_size``/``base_size`` override the
-    inference sizes (defaults: the checkpoint's, or GluonCV's for zoo names).
+    inference sizes (defaults: the checkpoint's, or GluonCV's for zoo names). ``optimize``:
+    run :func:`~mxnetseg.tools.inference.optimize_for_inference`'s model (BN folded,
+    channels_last, a graph per window batch; the same masks in fp32).
     """
 
     def __init__(self, checkpoint, model=None, device=None, ms=False, amp=None, *,
                  backbone=None, nclass=None, aux=None, dilate=None, dataset=None,
-                 crop_size=None, base_size=None):
+                 crop_size=None, base_size=None, optimize=True):
         self.device = _device(device)
         net, info = _build(checkpoint, model, backbone=backbone, nclass=nclass, aux=aux,
                            dilate=dilate)
@@ -80,6 +82,10 @@ class Predictor:
         self.model = net.to(self.device).eval()
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
+        if optimize:
+            from .inference import optimize_for_inference
+            self.model = optimize_for_inference(self.model, (1, 3, self.crop_size, self.crop_size),
+                                                device=self.device, amp=amp)
         scales, flip = eval_scales(self.dataset or "", ms)
         self.inferencer = SegInferencer(self.model, self.nclass, self.crop_size, self.base_size,
                                         scales, flip, mean=self.mean, std=self.std,
