@@ -112,6 +112,22 @@ def test_graphs_are_cached_per_input_size(fcn_aux):
                for g in fast._graphs.values())
 
 
+def test_auto_builds_a_graph_for_repeated_shapes_only_and_at_most_max_graphs(fcn_aux,
+                                                                             monkeypatch):
+    import mxnetseg.tools.inference as inference
+    monkeypatch.setattr(inference, "MAX_GRAPHS", 2)
+    fast = optimize_for_inference(fcn_aux)            # auto: small inputs -> jit
+    x = torch.randn(1, 3, 32, 32)
+    first = fast(x)[0]
+    assert not fast._graphs                           # a shape seen once runs eagerly
+    assert _rel(fast(x)[0], first) < 1e-5 and len(fast._graphs) == 1
+    for h in (40, 48, 56):                            # each shape seen twice
+        y = torch.randn(1, 3, h, 32)
+        fast(y)
+        assert _rel(fast(y)[0], fcn_aux(y)[0]) < 1e-4
+    assert len(fast._graphs) == 2                     # the cap: the rest stay eager
+
+
 class _Untraceable(nn.Module):
     def __init__(self):
         super().__init__()

@@ -42,6 +42,10 @@ BACKENDS = ("auto", "jit", "compile", "eager")
 # a graph), TorchScript below (builds in about a second: small inputs cannot repay a compile)
 DEFAULT_BACKEND = "auto"
 AUTO_COMPILE_PIXELS = 256 * 256
+# A graph costs seconds to build: 'auto' builds one only for a shape seen twice (eval windows,
+# video frames, a folder of same-size photos), and at most MAX_GRAPHS shapes get one; others
+# (a folder of photos of every size) run the folded model eagerly, which is exact too.
+MAX_GRAPHS = 8
 # what stays fp32 under --amp bf16 (docs/performance.md, "bf16"): modules of these class
 # names, and with "classifier" the last conv of every head (so the logits and their
 # upsampling are fp32)
@@ -232,6 +236,7 @@ class OptimizedModel(nn.Module):
         self.model = model
         self.backend, self.channels_last, self.amp_dtype = backend, channels_last, amp_dtype
         self._graphs: dict[tuple, object] = {}
+        self._seen: dict[tuple, int] = {}
         self.timings: dict[tuple, float] = {}
 
     def backend_for(self, x: torch.Tensor) -> str:
@@ -271,6 +276,9 @@ class OptimizedModel(nn.Module):
         key = (tuple(x.shape), x.dtype, str(x.device), torch.is_autocast_enabled(x.device.type))
         graph = self._graphs.get(key)
         if graph is None:
+            self._seen[key] = seen = self._seen.get(key, 0) + 1
+            if (self.backend == "auto" and seen < 2) or len(self._graphs) >= MAX_GRAPHS:
+                return self.model
             start = time.perf_counter()
             try:
                 graph = self._build(x)
