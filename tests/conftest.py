@@ -12,6 +12,9 @@ from pathlib import Path
 # step 3.1 s on one thread, 41 s on two spinning, 2.8 s on two passive). Subprocesses
 # (run_cli) inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# --optimize's default 'auto' compiles large inputs with Inductor (seconds per shape): the CLI
+# tests run TorchScript graphs instead; tests of 'auto' and 'compile' name them explicitly.
+os.environ.setdefault("MXNETSEG_OPTIMIZE_BACKEND", "jit")
 
 import pytest  # noqa: E402
 

@@ -116,7 +116,7 @@ def test_auto_builds_a_graph_for_repeated_shapes_only_and_at_most_max_graphs(fcn
                                                                              monkeypatch):
     import mxnetseg.tools.inference as inference
     monkeypatch.setattr(inference, "MAX_GRAPHS", 2)
-    fast = optimize_for_inference(fcn_aux)            # auto: small inputs -> jit
+    fast = optimize_for_inference(fcn_aux, backend="auto")   # small inputs -> jit
     x = torch.randn(1, 3, 32, 32)
     first = fast(x)[0]
     assert not fast._graphs                           # a shape seen once runs eagerly
@@ -150,10 +150,10 @@ def test_a_graph_that_fails_falls_back_to_eager_with_a_warning():
 
 
 def test_auto_compiles_only_large_inputs(fcn_aux):
-    fast = optimize_for_inference(fcn_aux)
+    fast = optimize_for_inference(fcn_aux, backend="auto")
     assert fast.backend_for(torch.empty(1, 3, 64, 64)) == "jit"
     assert fast.backend_for(torch.empty(2, 3, 512, 512)) == "compile"
-    bf16 = optimize_for_inference(fcn_aux, amp="bf16")
+    bf16 = optimize_for_inference(fcn_aux, amp="bf16", backend="auto")
     assert bf16.backend_for(torch.empty(1, 3, 64, 64)) == "eager"
 
 

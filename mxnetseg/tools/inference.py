@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
+import os
 import warnings
 
 import torch
@@ -308,9 +309,10 @@ def optimize_for_inference(model: nn.Module, example_shape=(1, 3, 64, 64),
     channels_last, a graph per input shape from ``backend`` (default :data:`DEFAULT_BACKEND`).
     ``example_shape``/``dtype`` give the input that finds the foldable BNs (any small size the
     model accepts). ``amp``: None or 'bf16' (autocast with :data:`FP32_KEEP` kept fp32)."""
-    backend = backend or DEFAULT_BACKEND
+    backend = backend or os.environ.get("MXNETSEG_OPTIMIZE_BACKEND") or DEFAULT_BACKEND
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r} (argument or "
+                         f"$MXNETSEG_OPTIMIZE_BACKEND)")
     if amp not in (None, "bf16", "fp16"):
         raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
     device = torch.device(device)
