@@ -11,6 +11,7 @@ import torch
 from conftest import SHARED, need_module, need_shared
 from mxnetseg.data import IGNORE_INDEX, DataError, get_dataset
 from mxnetseg.data import base as B
+from mxnetseg.data import decode as D
 from mxnetseg.data import transforms as T
 
 CITY_FRAME = SHARED / 'realdata/mmsegmentation_tests/demo/demo.png'
@@ -120,7 +121,8 @@ def test_reduced_jpeg_decode_is_used_and_close(tmp_path, monkeypatch):
     def spy(data, path, reduce=1):
         used.append(reduce)
         return decode(data, path, reduce)
-    monkeypatch.setattr(B, 'decode_image', spy)
+    monkeypatch.setattr(B, 'decode_image', spy)   # the dataset's reduced path
+    monkeypatch.setattr(D, 'decode_image', spy)   # read_image's full-size path
     # base 150 on ~600 px photos: the scale shrinks 2x to 8x, so every sample decodes reduced
     fast, plain = _list(root, crop_size=64, base_size=150), _list(root, crop_size=64, base_size=150,
                                                                      reduced_decode=False)
@@ -180,12 +182,12 @@ def test_uint8_output_normalised_on_the_device_is_bit_identical(tmp_path):
 
 def test_libspng_decodes_the_same_pixels_and_reports_truncation(tmp_path):
     need_module('pyspng')
-    assert B._spng is not None
+    assert D._spng is not None
     frame = cv2.imread(str(need_shared(CITY_FRAME)))
     path = tmp_path / 'f.png'
     cv2.imwrite(str(path), frame)
     data = np.fromfile(str(path), np.uint8)
-    assert B._is_rgb8_png(data)
+    assert D._is_rgb8_png(data)
     assert np.array_equal(B.read_image(path), cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
     path.write_bytes(data[: data.size // 2].tobytes())
     with pytest.raises(DataError, match=f'{path}: cannot decode image'):
