@@ -8,19 +8,39 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import yaml
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_overrides", "read_config_keys",
-           "criterion_terms", "LOSS_OPTIONS"]
+           "criterion_terms", "LOSS_OPTIONS", "check_scales"]
 
 
 class ConfigError(ValueError):
     """A config file, key or value is wrong; the message says where and what to do."""
+
+
+def check_scales(scales, where: str) -> tuple[float, ...]:
+    """A non-empty list of positive, finite numbers as floats; else a ConfigError naming
+    ``where``."""
+    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence) or not scales:
+        raise ConfigError(f'{where}: expected a non-empty list of positive numbers such as '
+                          f'[0.5, 0.75, 1.0], got {scales!r}')
+    out = []
+    for value in scales:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
+            raise ConfigError(f'{where}: {value!r} is not a positive number; scales are '
+                              f'resize factors of the base size, e.g. 0.5 0.75 1.0 1.25')
+        out.append(number)
+    return tuple(out)
 
 
 @dataclass
@@ -131,10 +151,8 @@ class Config:
                 raise ConfigError(f"bs_train ({self.bs_train}) must divide evenly over "
                                   f"original_gpus ({self.original_gpus}): the original split each "
                                   f"batch evenly over its GPUs")
-        if self.eval_scales is not None and not (
-                self.eval_scales and all(0 < s < float("inf") for s in self.eval_scales)):
-            raise ConfigError(f"eval_scales: {self.eval_scales!r} is not a non-empty list of "
-                              f"positive numbers (e.g. [0.5, 0.75, 1.0]); null uses the dataset's")
+        if self.eval_scales is not None:
+            check_scales(self.eval_scales, "eval_scales")
         for key in ("crop_size", "base_size", "epochs", "bs_train", "bs_val", "log_interval",
                     "nan_skip_limit"):
             if getattr(self, key) <= 0:

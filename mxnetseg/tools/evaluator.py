@@ -17,12 +17,12 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from mxnetseg.config import ConfigError
+from mxnetseg.config import ConfigError, check_scales
 from mxnetseg.data.base import single_thread_opencv_for_workers
 from mxnetseg.models.layers import resize
 from mxnetseg.tools.metrics import SegmentationMetric
 
-__all__ = ['eval_scales', 'check_scales', 'autocast_dtype', 'default_window_batch', 'SegInferencer', 'Evaluator']
+__all__ = ['eval_scales', 'autocast_dtype', 'default_window_batch', 'SegInferencer', 'Evaluator']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -42,25 +42,6 @@ def eval_scales(data_name: str, ms: bool, scales: Sequence[float] | None = None
     if 'gatech' in name:
         return (0.5, 0.8, 1.0, 1.2, 1.4), True
     return (0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True
-
-
-def check_scales(scales, where: str) -> tuple[float, ...]:
-    """A non-empty list of positive, finite numbers as floats; else a ConfigError naming
-    ``where``."""
-    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence) or not scales:
-        raise ConfigError(f'{where}: expected a non-empty list of positive numbers such as '
-                          f'[0.5, 0.75, 1.0], got {scales!r}')
-    out = []
-    for value in scales:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = math.nan
-        if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
-            raise ConfigError(f'{where}: {value!r} is not a positive number; scales are '
-                              f'resize factors of the base size, e.g. 0.5 0.75 1.0 1.25')
-        out.append(number)
-    return tuple(out)
 
 
 def autocast_dtype(amp: str | None, device) -> torch.dtype | None:
