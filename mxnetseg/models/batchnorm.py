@@ -15,14 +15,13 @@ rule through the SyncBN conversion.
 """
 from __future__ import annotations
 
-import difflib
-
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 from timm.layers import convert_sync_batchnorm as timm_convert_sync_batchnorm
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..registry import did_you_mean
 from .layers import ModelConfigError
 
 __all__ = ["BN_MOMENTUM_RULES", "set_bn_momentum_rule", "bn_momentum_rule",
@@ -92,10 +91,8 @@ def _mxnet_class(cls: type) -> type:
 def _check_rule(rule: str) -> str:
     key = str(rule).lower()
     if key not in BN_MOMENTUM_RULES:
-        close = difflib.get_close_matches(key, BN_MOMENTUM_RULES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ModelConfigError(f"bn_momentum_rule must be one of {', '.join(BN_MOMENTUM_RULES)}; "
-                               f"got {rule!r}.{hint}")
+                               f"got {rule!r}.{did_you_mean(key, BN_MOMENTUM_RULES)}")
     return key
 
 
