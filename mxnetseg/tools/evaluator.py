@@ -22,7 +22,7 @@ from mxnetseg.data.base import single_thread_opencv_for_workers
 from mxnetseg.models.layers import resize
 from mxnetseg.tools.metrics import SegmentationMetric
 
-__all__ = ['eval_scales', 'autocast_dtype', 'default_window_batch', 'SegInferencer', 'Evaluator']
+__all__ = ['eval_scales', 'autocast_dtype', 'autocast', 'default_window_batch', 'SegInferencer', 'Evaluator']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -52,6 +52,13 @@ def autocast_dtype(amp: str | None, device) -> torch.dtype | None:
     if amp == 'fp16' and torch.device(device).type != 'cuda':
         raise ConfigError("amp 'fp16' needs a GPU; use 'bf16' on the CPU")
     return dtypes[amp]
+
+
+def autocast(device, dtype: torch.dtype | None):
+    """Autocast to ``dtype`` on ``device``'s type; no autocast when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtype)
 
 
 class SegInferencer:
@@ -116,9 +123,7 @@ class SegInferencer:
         inputs = torch.cat([batch, batch.flip(-1)]) if self.flip else batch
         if inputs.is_cuda:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        amp = (torch.autocast(inputs.device.type, dtype=self.amp_dtype)
-               if self.amp_dtype is not None else contextlib.nullcontext())
-        with amp:
+        with autocast(inputs.device, self.amp_dtype):
             out = self.model(inputs)[0]
         if out.shape[1] != self.nclass or out.shape[-2:] != batch.shape[-2:]:
             raise ValueError(f'model returned {tuple(out.shape)} for input {tuple(inputs.shape)}; '

@@ -23,7 +23,6 @@ argmax agreement, docs/performance.md) kept in fp32.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 import os
@@ -31,8 +30,9 @@ import warnings
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+
+from .evaluator import autocast
 
 __all__ = ["optimize_for_inference", "fold_batchnorm", "OptimizedModel", "BACKENDS",
            "DEFAULT_BACKEND", "FP32_KEEP"]
@@ -222,12 +222,6 @@ def keep_fp32(model: nn.Module, keep=FP32_KEEP) -> int:
     return len(found)
 
 
-def _autocast(device: torch.device, amp_dtype):
-    if amp_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=amp_dtype)
-
-
 class OptimizedModel(nn.Module):
     """The folded model plus its compiled graphs, one per input (shape, dtype, device); called
     like the model. ``timings`` holds each graph's build time in seconds."""
@@ -253,7 +247,7 @@ class OptimizedModel(nn.Module):
         backend = self.backend_for(x)
         if backend == "eager":
             return self.model
-        with torch.no_grad(), _autocast(x.device, self.amp_dtype), warnings.catch_warnings():
+        with torch.no_grad(), autocast(x.device, self.amp_dtype), warnings.catch_warnings():
             # TorchScript's deprecation notices and the tracer's shape-as-constant notes: the
             # graph is rebuilt for every input shape, so constant shapes are what we want
             warnings.simplefilter("ignore", FutureWarning)
@@ -296,7 +290,7 @@ class OptimizedModel(nn.Module):
     def forward(self, x: torch.Tensor):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.no_grad(), _autocast(x.device, self.amp_dtype):
+        with torch.no_grad(), autocast(x.device, self.amp_dtype):
             out = self._graph(x)(x)
         return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
