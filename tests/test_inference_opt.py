@@ -304,3 +304,23 @@ def test_fold_traces_small_then_at_the_given_size_then_warns():
     with pytest.warns(RuntimeWarning, match="not folded.*takes width 7"):
         fast = optimize_for_inference(_ExactSize(7).eval(), (1, 3, 64, 64), backend="eager")
     assert isinstance(fast.model.bn, nn.BatchNorm2d)
+
+
+def test_roofline_counts_only_taps_on_real_input():
+    """benchmarks/cpu_roofline.py's executed-FLOP count: a dilated 3x3 conv on a map smaller
+    than three times its dilation executes fewer multiply-adds than its nominal count."""
+    import importlib.util
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location("cpu_roofline",
+                                                  REPO / "benchmarks" / "cpu_roofline.py")
+    roof = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(roof)
+    # one axis of 64, k=3, dilation 12, padding 12: centre tap 64, outer taps 52 each
+    assert roof._valid_taps(64, 64, 3, 1, 12, 12) == 64 + 52 + 52
+    # stride 2, padding 1 on 7 inputs: the first and the last output each lose one tap
+    assert roof._valid_taps(7, 4, 3, 2, 1, 1) == 3 * 4 - 2
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=12, dilation=12), nn.Conv2d(4, 2, 1))
+    flops = roof.executed_conv_flops(net, (16, 20))
+    rows, cols = roof._valid_taps(16, 16, 3, 1, 12, 12), roof._valid_taps(20, 20, 3, 1, 12, 12)
+    assert flops == 2 * rows * cols * 4 * 3 + 2 * 16 * 20 * 2 * 4
+    assert flops < 2 * 16 * 20 * 9 * 4 * 3 + 2 * 16 * 20 * 2 * 4
