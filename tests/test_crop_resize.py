@@ -234,3 +234,73 @@ def test_uint8_label_table_matches_the_mapping_and_keeps_its_errors(tmp_path):
     for path, raw in zip(paths[:3], good):
         assert (odd.load_label(path) == int(raw.mean()) % 20).all()
     assert odd._lut is False
+
+
+def _noise_pairs(tmp_path, shapes):
+    """RGB noise PNGs with labels that change every row and column (a sample read from a
+    wrong or undecoded row shows), 255 (ignore) included."""
+    rng = np.random.default_rng(3)
+    (tmp_path / 'images').mkdir()
+    (tmp_path / 'labels').mkdir()
+    lines = []
+    for i, (h, w) in enumerate(shapes):
+        cv2.imwrite(str(tmp_path / 'images' / f'{i}.png'), rng.integers(0, 256, (h, w, 3), np.uint8))
+        label = (np.arange(h)[:, None] * 3 + np.arange(w)[None]) % 6
+        label[label == 5] = 255
+        cv2.imwrite(str(tmp_path / 'labels' / f'{i}.png'), label.astype(np.uint8))
+        lines.append(f'images/{i}.png labels/{i}.png')
+    (tmp_path / 'train.txt').write_text('\n'.join(lines) + '\n')
+    return tmp_path
+
+
+def test_png_pairs_decoded_down_to_the_crop_give_the_whole_file_samples(tmp_path, monkeypatch):
+    need_module('pyspng')
+    root = _noise_pairs(tmp_path, [(97, 131), (150, 64), (61, 203)])
+    calls = []
+    rows_of = D.decode_png_rows
+    def spy(data, path, rows, what='image'):
+        calls.append((what, rows, D.png_header(data)[0]))
+        return rows_of(data, path, rows, what)
+    monkeypatch.setattr(B, 'decode_png_rows', spy)
+    # crop 40 of a long side drawn from 60..240: crops inside, across and beyond the bottom
+    fast = _list(root, crop_size=40, base_size=120)
+    plain = _list(root, crop_size=40, base_size=120, reduced_decode=False)
+    for ds in (fast, plain):
+        ds.set_output('uint8')
+    for epoch in range(12):
+        for ds in (fast, plain):
+            ds.set_epoch(epoch)
+        for i in range(len(fast)):
+            (a, la), (b, lb) = fast[i], plain[i]
+            assert torch.equal(a, b) and torch.equal(la, lb), (epoch, i)
+    images = [c for c in calls if c[0] == 'image']
+    labels = [c for c in calls if c[0] == 'label']
+    assert images and labels   # both were cut short on some samples ...
+    assert all(rows < h for _, rows, h in calls)
+    assert min(rows / h for _, rows, h in images) < 0.6   # ... some well above the bottom
+
+
+def test_png_rows_decoder_stops_where_asked_and_reports_bad_files(tmp_path):
+    need_module('pyspng')
+    rng = np.random.default_rng(0)
+    rgb, grey = rng.integers(0, 256, (37, 29, 3), np.uint8), rng.integers(0, 256, (37, 29), np.uint8)
+    for name, array in (('rgb.png', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)), ('grey.png', grey)):
+        cv2.imwrite(str(tmp_path / name), array)
+    data = np.fromfile(str(tmp_path / 'rgb.png'), np.uint8)
+    top = D.decode_png_rows(data, 'rgb.png', 11)
+    assert top.shape == rgb.shape and np.array_equal(top[:11], rgb[:11]) and not top[11:].any()
+    assert np.array_equal(D.decode_png_rows(data, 'rgb.png', 99), rgb)
+    grey_data = np.fromfile(str(tmp_path / 'grey.png'), np.uint8)
+    assert np.array_equal(D.decode_png_rows(grey_data, 'grey.png', 5, 'label')[:5], grey[:5])
+    # kinds it does not handle: the caller decodes the whole file
+    cv2.imwrite(str(tmp_path / 'deep.png'), grey.astype(np.uint16) * 257)
+    jpeg = tmp_path / 'x.jpg'
+    cv2.imwrite(str(jpeg), rgb)
+    for path in (tmp_path / 'deep.png', jpeg):
+        assert D.decode_png_rows(np.fromfile(str(path), np.uint8), path, 3) is None
+    with pytest.raises(DataError, match='rgb.png: image file is truncated'):
+        D.decode_png_rows(data[:-12], 'rgb.png', 2)   # rows fine, end marker gone
+    broken = data.copy()
+    broken[60:90] ^= 0x5A                              # inside the compressed rows
+    with pytest.raises(DataError, match='bad.png: label file is corrupt .a PNG chunk fails its CRC'):
+        D.decode_png_rows(broken, 'bad.png', 37, 'label')

@@ -157,6 +157,19 @@ def _nearest_index(src, dst, start, count):
     return idx[start:start + count]
 
 
+def rows_read(height, plan):
+    """(image rows, label rows): how many top rows of a ``height``-row source the plan's crop
+    reads through ``crop_scaled_image`` and ``crop_scaled_label``, so a decoder may stop
+    there. Label: the last nearest-neighbour source row, exactly. Image: the lower bilinear
+    neighbour of the last sample position plus two rows (warpAffine rounds positions to 1/32
+    pixel); the whole height when the crop reaches the padded bottom (replicated edge)."""
+    vh = min(plan.crop, plan.out_h - plan.y1)
+    label_rows = int(_nearest_index(height, plan.out_h, plan.y1, vh).max()) + 1
+    last = (plan.y1 + vh - 0.5) * height / plan.out_h - 0.5
+    image_rows = height if vh < plan.crop else min(height, int(np.floor(last)) + 3)
+    return image_rows, label_rows
+
+
 def crop_scaled_label(label, plan):
     """The plan's crop of mirror -> nearest resize -> pad(IGNORE_INDEX) of ``label``, computed
     by gathering only the source pixels under the crop."""
