@@ -304,3 +304,14 @@ def test_png_rows_decoder_stops_where_asked_and_reports_bad_files(tmp_path):
     broken[60:90] ^= 0x5A                              # inside the compressed rows
     with pytest.raises(DataError, match='bad.png: label file is corrupt .a PNG chunk fails its CRC'):
         D.decode_png_rows(broken, 'bad.png', 37, 'label')
+
+
+def test_labels_mapped_after_the_crop_still_report_bad_values(tmp_path):
+    need_module('pyspng')
+    root = _noise_pairs(tmp_path, [(97, 131), (90, 120)])
+    cv2.imwrite(str(root / 'labels' / '1.png'), np.full((90, 120), 9, np.uint8))  # 5 classes
+    ds = _list(root, crop_size=40, base_size=120)
+    ds[0]                               # the first file settles the mapping table ...
+    assert isinstance(ds._lut, np.ndarray)
+    with pytest.raises(DataError, match=r'labels/1.png: label values \[9\] are outside'):
+        ds[1]                           # ... the second is mapped on its crop only

@@ -221,9 +221,11 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
 
     def _load_sample(self, index, img_path, label_path):
         if self.mode == 'train':
-            image, label, source = self._train_inputs(index, img_path, label_path)
+            image, label, source, raw = self._train_inputs(index, img_path, label_path)
+            mapping = (lambda region: self._mapped_label(region, label_path)) if raw else None
             image, label = T.sync_train(image, label, self.crop_size, self.base_size,
-                                        self._train_rng(index), source_size=source)
+                                        self._train_rng(index), source_size=source,
+                                        map_label=mapping)
             return self._image_out(image), torch.from_numpy(label.astype(np.int64))
         image = self.load_image(img_path)
         if self.mode == 'test':
@@ -246,11 +248,12 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
                             f'match, fix or remove this pair')
 
     def _train_inputs(self, index, img_path, label_path):
-        """(image, label, source_size): the cached pair, or a freshly decoded one; the image
-        is decoded reduced (source_size = full (h, w)) when the plan allows it."""
+        """(image, label, source_size, raw): the cached pair, or a freshly decoded one; the
+        image is decoded reduced (source_size = full (h, w)) when the plan allows it; raw =
+        True when the label still holds raw values, to be mapped after the crop."""
         hit = self._cache.get(index)
         if hit is not None:
-            return hit[0], hit[1], None
+            return hit[0], hit[1], None, False
         plain_loader = type(self).load_image is SegmentationDataset.load_image
         if self.reduced_decode and plain_loader and not self._cache_has_room():
             data = _read_bytes(img_path)
@@ -263,7 +266,7 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
                 expect = (-(-h // f), -(-w // f))
                 self._check_sizes(image.shape[:2], expect, img_path, label_path,
                                   'about ' if f > 1 else '')
-                return image, label, full
+                return image, label, full, False
             top_rows = self._png_top_rows(index, data, img_path, label_path)
             if top_rows is not None:
                 return top_rows
@@ -273,13 +276,14 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
         label = self.load_label(label_path)
         self._check_sizes(image.shape[:2], label.shape, img_path, label_path)
         self._cache_put(index, image, label)
-        return image, label, None
+        return image, label, None, False
 
     def _png_top_rows(self, index, data, img_path, label_path):
-        """(image, label, None) with only the top rows this sample's crop reads decoded (the
-        rest zero, never read), when the image is an RGB and the label a greyscale 8-bit
-        PNG and the plain label reader is in use; else None (decode whole files). The label
-        is cut short only when its mapping is known to work pixel by pixel."""
+        """``_train_inputs`` with only the top rows this sample's crop reads decoded (the rest
+        zero, never read), when the image is an RGB and the label a greyscale 8-bit PNG and
+        the plain label reader is in use; else None (decode whole files). When the label
+        mapping is known to work pixel by pixel, the label is cut short and left raw: only
+        the crop's pixels are mapped and checked (a few times fewer than the frame's)."""
         if type(self).read_raw_label is not SegmentationDataset.read_raw_label:
             return None
         head = png_header(data)
@@ -299,18 +303,17 @@ class SegmentationDataset(torch.utils.data.Dataset, abc.ABC):
                 return None
         else:   # whole-file decoders are faster than row by row
             image = decode_image(data, img_path)
-        raw = None
         per_pixel = (type(self)._map_label is SegmentationDataset._map_label
                      or isinstance(self._lut, np.ndarray))   # a checked table: see _map_raw
-        if label_rows <= ROW_DECODE_SHARE * h and per_pixel:
+        if not per_pixel:
+            return image, self._mapped_label(decode_label(label_data, label_path), label_path), \
+                None, False
+        raw = None
+        if label_rows <= ROW_DECODE_SHARE * h:
             raw = decode_png_rows(label_data, label_path, label_rows, 'label')
         if raw is None:
-            raw, label_rows = decode_label(label_data, label_path), h
-        label = self._mapped_label(raw[:label_rows], label_path)
-        if label_rows < h:   # calloc'd: the rows never written are never touched either
-            label, top = np.zeros((h, w), label.dtype), label
-            label[:label_rows] = top
-        return image, label, None
+            raw = decode_label(label_data, label_path)
+        return image, raw, None, True
 
     def _reduction(self, h, w, index):
         """Largest JPEG reduction f in (8, 4, 2) that this sample's scale allows, else 1."""

@@ -170,9 +170,11 @@ def rows_read(height, plan):
     return image_rows, label_rows
 
 
-def crop_scaled_label(label, plan):
+def crop_scaled_label(label, plan, map_values=None):
     """The plan's crop of mirror -> nearest resize -> pad(IGNORE_INDEX) of ``label``, computed
-    by gathering only the source pixels under the crop."""
+    by gathering only the source pixels under the crop. ``map_values``: a per-pixel raw ->
+    class id mapping applied to the gathered pixels (before the padding), when ``label`` holds
+    raw values."""
     h, w = label.shape
     c = plan.crop
     vw, vh = min(c, plan.out_w - plan.x1), min(c, plan.out_h - plan.y1)
@@ -180,10 +182,13 @@ def crop_scaled_label(label, plan):
     ys = _nearest_index(h, plan.out_h, plan.y1, vh)
     if plan.flip:
         xs = w - 1 - xs
+    region = label.take(ys, axis=0).take(xs, axis=1)
+    if map_values is not None:
+        region = map_values(region)
     if vw == c and vh == c:
-        return label.take(ys, axis=0).take(xs, axis=1)
-    out = np.full((c, c), IGNORE_INDEX, dtype=label.dtype)
-    out[:vh, :vw] = label.take(ys, axis=0).take(xs, axis=1)
+        return region
+    out = np.full((c, c), IGNORE_INDEX, dtype=region.dtype)
+    out[:vh, :vw] = region
     return out
 
 
@@ -214,17 +219,18 @@ def crop_scaled_image(image, plan, source_size=None):
     return out
 
 
-def sync_train(image, label, crop_size, base_size, rng, source_size=None):
+def sync_train(image, label, crop_size, base_size, rng, source_size=None, map_label=None):
     """GluonCV ``_sync_transform``: flip, random long-side scale, pad, random crop, blur;
     computed crop-first (see the module notes). ``source_size``: see ``crop_scaled_image``
-    (the label is always full size, so the plan is drawn from its shape).
+    (the label is always full size, so the plan is drawn from its shape). ``map_label``:
+    see ``crop_scaled_label``.
 
     Returns (uint8 HWC image, label) both crop_size x crop_size; normalise separately.
     """
     h, w = label.shape if source_size is None else source_size
     plan = plan_train(h, w, crop_size, base_size, rng)
     image = crop_scaled_image(image, plan, source_size)
-    label = crop_scaled_label(label, plan)
+    label = crop_scaled_label(label, plan, map_label)
     image = random_blur(image, rng)
     return np.ascontiguousarray(image), np.ascontiguousarray(label)
 
