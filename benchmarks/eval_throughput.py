@@ -5,7 +5,10 @@ the same run (interleaved, so a busy machine hurts them alike):
 * ``one``: one window (and its flipped copy) per forward, as GluonCV's MultiEvalModel;
 * ``per-scale``: up to --window-batch windows of one scale per forward (main before the
   windows of all scales were batched together);
-* ``all-scales``: up to --window-batch windows of any scale per forward (the evaluator now).
+* ``all-scales``: up to --window-batch windows of any scale per forward (the evaluator now);
+* ``optimized``: ``all-scales`` through ``optimize_for_inference`` (BN folded, channels_last,
+  an Inductor graph per window-batch shape, built during the warm-up): what ``eval.py`` runs
+  by default. Needs ``--warmup 1`` or more to keep the graph builds out of the timing.
 
     python benchmarks/eval_throughput.py --threads 2 --repeat 1
 
@@ -25,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mxnetseg import create_model                                   # noqa: E402
 from mxnetseg.tools.evaluator import SegInferencer, eval_scales     # noqa: E402
+from mxnetseg.tools.inference import optimize_for_inference        # noqa: E402
 
 
 class PerScale:
@@ -49,7 +53,8 @@ def main(argv=None):
     p.add_argument("--size", type=int, nargs=2, default=(1024, 2048), metavar=("H", "W"))
     p.add_argument("--dilate", action="store_true", help="output stride 8 (default 32)")
     p.add_argument("--warmup", type=int, default=0, help="untimed images per mode first")
-    p.add_argument("--modes", nargs="+", default=["one", "per-scale", "all-scales"])
+    p.add_argument("--modes", nargs="+", default=["one", "per-scale", "all-scales"],
+                   choices=["one", "per-scale", "all-scales", "optimized"])
     p.add_argument("--settings", nargs="+", default=["single-scale", "multi-scale+flip"])
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -59,6 +64,9 @@ def main(argv=None):
     image = torch.randn(1, 3, *args.size)
     settings = {"single-scale": eval_scales("cityscapes", False),
                 "multi-scale+flip": eval_scales("cityscapes", True)}
+    optimized = None
+    if "optimized" in args.modes:
+        optimized = optimize_for_inference(model, (1, 3, 64, 64), backend="compile")
     rows = []
     for setting in args.settings:
         scales, flip = settings[setting]
@@ -66,7 +74,9 @@ def main(argv=None):
             "one": SegInferencer(model, 19, 768, 2048, scales, flip, window_batch=1),
             "per-scale": PerScale(model, 19, 768, 2048, scales, flip, args.window_batch),
             "all-scales": SegInferencer(model, 19, 768, 2048, scales, flip,
-                                        window_batch=args.window_batch)}
+                                        window_batch=args.window_batch),
+            "optimized": SegInferencer(optimized, 19, 768, 2048, scales, flip,
+                                       window_batch=args.window_batch)}
         times = {m: [] for m in args.modes}
         preds = {}
         with torch.inference_mode():
