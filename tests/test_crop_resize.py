@@ -315,3 +315,23 @@ def test_labels_mapped_after_the_crop_still_report_bad_values(tmp_path):
     assert isinstance(ds._lut, np.ndarray)
     with pytest.raises(DataError, match=r'labels/1.png: label values \[9\] are outside'):
         ds[1]                           # ... the second is mapped on its crop only
+
+
+def test_real_photo_pngs_decoded_down_to_the_crop_give_the_whole_file_samples(tmp_path,
+                                                                              monkeypatch):
+    need_module('pyspng')
+    root = _list_root(tmp_path, _photos(), '.png')   # real content: PNG filters all in use
+    cut = []
+    rows_of = D.decode_png_rows
+    monkeypatch.setattr(B, 'decode_png_rows',
+                        lambda data, path, rows, what='image': cut.append(what)
+                        or rows_of(data, path, rows, what))
+    fast = _list(root, crop_size=64, base_size=300)
+    plain = _list(root, crop_size=64, base_size=300, reduced_decode=False)
+    for epoch in range(6):
+        for ds in (fast, plain):
+            ds.set_epoch(epoch)
+        for i in range(len(fast)):
+            (a, la), (b, lb) = fast[i], plain[i]
+            assert torch.equal(a, b) and torch.equal(la, lb), (epoch, i)
+    assert 'image' in cut and 'label' in cut
