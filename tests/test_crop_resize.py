@@ -253,26 +253,37 @@ def _noise_pairs(tmp_path, shapes):
     return tmp_path
 
 
-def test_png_pairs_decoded_down_to_the_crop_give_the_whole_file_samples(tmp_path, monkeypatch):
-    need_module('pyspng')
-    root = _noise_pairs(tmp_path, [(97, 131), (150, 64), (61, 203)])
+def _spy_png_rows(monkeypatch):
+    """Record (what, rows, height) of every row-by-row PNG decode the dataset makes."""
     calls = []
     rows_of = D.decode_png_rows
     def spy(data, path, rows, what='image'):
         calls.append((what, rows, D.png_header(data)[0]))
         return rows_of(data, path, rows, what)
     monkeypatch.setattr(B, 'decode_png_rows', spy)
-    # crop 40 of a long side drawn from 60..240: crops inside, across and beyond the bottom
-    fast = _list(root, crop_size=40, base_size=120)
-    plain = _list(root, crop_size=40, base_size=120, reduced_decode=False)
+    return calls
+
+
+def _assert_same_samples(root, epochs, crop, base, output='float'):
+    """The default (partial-decode) set gives the samples ``reduced_decode: false`` gives."""
+    fast = _list(root, crop_size=crop, base_size=base)
+    plain = _list(root, crop_size=crop, base_size=base, reduced_decode=False)
     for ds in (fast, plain):
-        ds.set_output('uint8')
-    for epoch in range(12):
+        ds.set_output(output)
+    for epoch in range(epochs):
         for ds in (fast, plain):
             ds.set_epoch(epoch)
         for i in range(len(fast)):
             (a, la), (b, lb) = fast[i], plain[i]
             assert torch.equal(a, b) and torch.equal(la, lb), (epoch, i)
+
+
+def test_png_pairs_decoded_down_to_the_crop_give_the_whole_file_samples(tmp_path, monkeypatch):
+    need_module('pyspng')
+    root = _noise_pairs(tmp_path, [(97, 131), (150, 64), (61, 203)])
+    calls = _spy_png_rows(monkeypatch)
+    # crop 40 of a long side drawn from 60..240: crops inside, across and beyond the bottom
+    _assert_same_samples(root, 12, crop=40, base=120, output='uint8')
     images = [c for c in calls if c[0] == 'image']
     labels = [c for c in calls if c[0] == 'label']
     assert images and labels   # both were cut short on some samples ...
@@ -321,17 +332,6 @@ def test_real_photo_pngs_decoded_down_to_the_crop_give_the_whole_file_samples(tm
                                                                               monkeypatch):
     need_module('pyspng')
     root = _list_root(tmp_path, _photos(), '.png')   # real content: PNG filters all in use
-    cut = []
-    rows_of = D.decode_png_rows
-    monkeypatch.setattr(B, 'decode_png_rows',
-                        lambda data, path, rows, what='image': cut.append(what)
-                        or rows_of(data, path, rows, what))
-    fast = _list(root, crop_size=64, base_size=300)
-    plain = _list(root, crop_size=64, base_size=300, reduced_decode=False)
-    for epoch in range(6):
-        for ds in (fast, plain):
-            ds.set_epoch(epoch)
-        for i in range(len(fast)):
-            (a, la), (b, lb) = fast[i], plain[i]
-            assert torch.equal(a, b) and torch.equal(la, lb), (epoch, i)
-    assert 'image' in cut and 'label' in cut
+    calls = _spy_png_rows(monkeypatch)
+    _assert_same_samples(root, 6, crop=64, base=300)
+    assert {what for what, _, _ in calls} == {'image', 'label'}
